@@ -1,0 +1,1 @@
+"""Judging: video quality diagnosis, verdicts from observations, the daemon's own health."""
