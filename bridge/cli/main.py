@@ -1,0 +1,121 @@
+"""The ``gridbridge`` command line (DESIGN §11).
+
+Exit codes: 0 success, 1 the job failed, 2 bad usage or bad input (the message names the
+file, row or key).  Data goes to stdout in ``--format table|json|csv``; logs and progress go
+to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+from bridge import __version__
+from bridge.cli import commands
+from bridge.cli.output import FORMATS
+from bridge.logs import setup_logging
+from bridge.settings import DEFAULT_CONFIG_PATH, ConfigError, Settings, load_settings
+
+log = logging.getLogger("gridbridge")
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help=f"config file (default: {DEFAULT_CONFIG_PATH} if present, else built-in defaults)",
+    )
+    common.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    fmt = argparse.ArgumentParser(add_help=False)
+    fmt.add_argument("--format", choices=FORMATS, default="table", help="output format")
+
+    parser = argparse.ArgumentParser(
+        prog="gridbridge",
+        description="Links a district's video cameras to its governance grid, checks them, "
+        "and tells the right people when one breaks.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"gridbridge {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    config = sub.add_parser("config", help="configuration").add_subparsers(
+        dest="action", metavar="ACTION", required=True
+    )
+    p = config.add_parser("check", parents=[common], help="validate; print every problem")
+    p.set_defaults(handler=commands.config_check, needs_settings=False)
+    p = config.add_parser("show", parents=[common], help="print the effective config (secrets ***)")
+    p.set_defaults(handler=commands.config_show)
+    p = config.add_parser("example", parents=[common], help="print a documented example config")
+    p.set_defaults(handler=commands.config_example, needs_settings=False)
+
+    p = sub.add_parser("secret-key", parents=[common], help="print a new key for store.secret_key")
+    p.set_defaults(handler=commands.secret_key_new, needs_settings=False)
+
+    grid = sub.add_parser("grid", help="the grid map").add_subparsers(
+        dest="action", metavar="ACTION", required=True
+    )
+    p = grid.add_parser("load", parents=[common, fmt], help="load or replace the grid map")
+    p.add_argument("file", type=Path, help="GeoJSON FeatureCollection (WGS-84)")
+    p.set_defaults(handler=commands.grid_load)
+    p = grid.add_parser("list", parents=[common, fmt], help="cells of the grid map")
+    p.add_argument("--level", choices=["township", "village", "grid"], help="only this level")
+    p.set_defaults(handler=commands.grid_list)
+
+    cams = sub.add_parser("cameras", help="the camera inventory").add_subparsers(
+        dest="action", metavar="ACTION", required=True
+    )
+    p = cams.add_parser("import", parents=[common, fmt], help="import an inventory export")
+    p.add_argument("file", type=Path, help="CSV (UTF-8 or GBK) or XLSX export")
+    p.add_argument("--columns", type=Path, help="TOML column map for other exports")
+    p.add_argument("--strict", action="store_true", help="import nothing if any row is bad")
+    p.add_argument("--prune", action="store_true", help="remove cameras missing from the file")
+    p.set_defaults(handler=commands.cameras_import)
+    p = cams.add_parser("list", parents=[common, fmt], help="cameras, grid links and state")
+    p.add_argument("--grid", help="township, village or grid code: everything below it")
+    p.add_argument("--state", choices=["unknown", "online", "degraded", "offline"])
+    p.set_defaults(handler=commands.cameras_list)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler = args.handler
+    config_path: Path | None = args.config
+    if config_path is None and DEFAULT_CONFIG_PATH.exists():
+        config_path = DEFAULT_CONFIG_PATH
+    args.config = config_path
+    if not getattr(args, "needs_settings", True):
+        setup_logging("DEBUG" if args.verbose else "WARNING", json_lines=False)
+        return asyncio.run(handler(args, Settings()))
+    try:
+        settings = load_settings(config_path)
+    except ConfigError as exc:
+        print(f"gridbridge: config {exc.source} is not usable:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    setup_logging("DEBUG" if args.verbose else settings.log.level, settings.log.json_lines)
+    try:
+        return asyncio.run(handler(args, settings))
+    except commands.UserError as exc:
+        print(f"gridbridge: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("gridbridge: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,65 @@
+"""Logging set-up: plain lines for people, JSON lines on request for district log systems.
+
+A last-line filter masks credentials in any URL that reaches a log message, so a mistake
+elsewhere cannot print a camera password (DESIGN §12).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from datetime import UTC, datetime
+
+# scheme://user:password@ → scheme://user:***@ ; the password may hold '@', '#', ':' or '/'
+# (cameras' real passwords do), so match up to the last '@' before whitespace.
+_URL_CREDENTIALS = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<pw>\S*)@")
+
+
+def redact(text: str) -> str:
+    """``text`` with the password of every ``scheme://user:password@host`` replaced by ***."""
+    return _URL_CREDENTIALS.sub(lambda m: f"{m.group('head')}***@", text)
+
+
+class RedactingFilter(logging.Filter):
+    """Masks URL credentials in the final message of every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = redact(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message (and exception text)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        item = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            item["exception"] = redact(self.formatException(record.exc_info))
+        return json.dumps(item, ensure_ascii=False)
+
+
+def setup_logging(level: str, json_lines: bool) -> None:
+    """Send logs to stderr at ``level``; stdout stays for data."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactingFilter())
+    if json_lines:
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+        )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("aiosqlite", "asyncio", "alembic.runtime.migration"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

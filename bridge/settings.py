@@ -1,0 +1,353 @@
+"""Configuration: one TOML file, validated at the edge by pydantic v2.
+
+Every field has bounds and a description; unknown keys are errors; all problems are reported
+at once with their key path (``probe.interval_s: must be ≥ 1``).  Secrets come inline, from a
+``*_file`` key naming a file, or from an environment variable (which wins), and print as
+``***`` everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+DEFAULT_CONFIG_PATH = Path("gridbridge.toml")
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_SECRET_FILE_BYTES = 64 * 1024
+
+
+class Secret(SecretStr):
+    """A secret string: ``str()``, ``repr()`` and JSON dumps show ``***``."""
+
+    def _display(self) -> str:
+        return "***"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+def _port(description: str, default: int) -> Any:
+    return Field(default, ge=1, le=65535, description=description)
+
+
+class StoreSettings(_Section):
+    url: str = Field(
+        "",
+        description="Database URL. Empty: SQLite file gridbridge.db in data_dir. PostgreSQL: "
+        "postgresql+asyncpg://user@host:5432/dbname (password better in store.password).",
+    )
+    data_dir: Path = Field(
+        Path("data"),
+        description="Directory for the SQLite database, the secret key file and snapshots.",
+    )
+    password: Secret | None = Field(
+        None, description="Database password, put into the URL. Env: GRIDBRIDGE_STORE_PASSWORD."
+    )
+    password_file: Path | None = Field(None, description="File holding the database password.")
+    secret_key: Secret | None = Field(
+        None,
+        description="Key that encrypts stored camera passwords (Fernet, urlsafe base64 of 32 "
+        "bytes; make one with `gridbridge secret-key`). Env: GRIDBRIDGE_SECRET_KEY. Empty: "
+        "read or create data_dir/secret.key (mode 0600). Keep it apart from the database "
+        "backups: the database alone must not reveal camera passwords.",
+    )
+    secret_key_file: Path | None = Field(None, description="File holding the secret key.")
+    timeout_s: float = Field(10.0, gt=0, le=300, description="Deadline to connect to the database.")
+
+
+class InventorySettings(_Section):
+    default_crs: str = Field(
+        "",
+        description="Coordinate system for rows whose 坐标系 cell is empty (WGS84, GCJ02, BD09). "
+        "Empty: such rows are errors; gridbridge never guesses.",
+    )
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="Column names of your export for fields gridbridge does not recognise by "
+        "itself, e.g. {id = '摄像机编号'}. --columns MAP.toml overrides.",
+    )
+    max_file_mb: int = Field(50, ge=1, le=2048, description="Largest inventory file accepted.")
+    max_rows: int = Field(200_000, ge=1, le=2_000_000, description="Most rows in one import.")
+
+
+class GridSettings(_Section):
+    max_file_mb: int = Field(64, ge=1, le=2048, description="Largest grid GeoJSON file accepted.")
+
+
+class CameraSettings(_Section):
+    default_username: str = Field(
+        "admin", max_length=64, description="Login for cameras whose row has none."
+    )
+    default_password: Secret | None = Field(
+        None,
+        description="Password for cameras whose row has none. Env: GRIDBRIDGE_CAMERA_PASSWORD.",
+    )
+    default_password_file: Path | None = Field(None, description="File holding that password.")
+    default_rtsp_port: int = _port("RTSP port when the row has none.", 554)
+    default_onvif_port: int = _port("ONVIF (HTTP) port when the row has none.", 80)
+
+
+class MqttSettings(_Section):
+    url: str = Field(
+        "",
+        description="Broker URL, mqtt://host:1883 or mqtts://host:8883. Empty: an embedded "
+        "broker on 127.0.0.1 (demo and small sites).",
+    )
+    root: str = Field(
+        "gridbridge",
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)*$",
+        description="Topic root of the bus; every topic starts with it.",
+    )
+    username: str = Field("", max_length=128, description="Broker login.")
+    password: Secret | None = Field(
+        None, description="Broker password. Env: GRIDBRIDGE_MQTT_PASSWORD."
+    )
+    password_file: Path | None = Field(None, description="File holding the broker password.")
+    client_id: str = Field("gridbridge", min_length=1, max_length=64, description="MQTT client id.")
+    keepalive_s: int = Field(30, ge=5, le=3600, description="MQTT keepalive interval.")
+    connect_timeout_s: float = Field(10.0, gt=0, le=120, description="Deadline to connect.")
+
+
+class ProbeSettings(_Section):
+    interval_s: float = Field(30.0, ge=1, le=86400, description="Cheap check of every camera.")
+    timeout_s: float = Field(
+        3.0, gt=0, le=60, description="Deadline of one check layer on one camera."
+    )
+    concurrency: int = Field(500, ge=1, le=20000, description="Checks running at once, in all.")
+    per_host_concurrency: int = Field(
+        2, ge=1, le=64, description="Checks at once against one address (an NVR serves many)."
+    )
+    offline_after: int = Field(
+        3, ge=1, le=100, description="Failed checks in a row before a camera is offline."
+    )
+    online_after: int = Field(
+        2, ge=1, le=100, description="Good checks in a row before it is online again."
+    )
+
+    @model_validator(mode="after")
+    def _timeout_below_interval(self) -> ProbeSettings:
+        if self.timeout_s >= self.interval_s:
+            raise ValueError("timeout_s: must be smaller than probe.interval_s")
+        return self
+
+
+class FrameSettings(_Section):
+    interval_s: float = Field(
+        900.0, ge=10, le=86400, description="Picture check (snapshot + diagnosis) cadence."
+    )
+    timeout_s: float = Field(10.0, gt=0, le=120, description="Deadline to get one picture.")
+
+
+class WorkOrderSettings(_Section):
+    debounce_s: float = Field(
+        600.0, ge=0, le=7 * 86400, description="A fault must last this long before an order."
+    )
+
+
+class HttpSettings(_Section):
+    listen: str = Field(
+        "127.0.0.1:8080",
+        description="HOST:PORT of the web page, API, /healthz and /metrics.",
+    )
+    username: str = Field("", max_length=128, description="Web login; empty: no login.")
+    password: Secret | None = Field(None, description="Web password. Env: GRIDBRIDGE_HTTP_PASSWORD.")
+    password_file: Path | None = Field(None, description="File holding the web password.")
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:8080")
+        return value
+
+
+class LogSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Log level."
+    )
+    json_lines: bool = Field(False, description="One JSON object per log line (for log systems).")
+
+
+class Settings(_Section):
+    """The whole configuration file."""
+
+    store: StoreSettings = Field(default_factory=StoreSettings, description="Database.")
+    inventory: InventorySettings = Field(
+        default_factory=InventorySettings, description="Camera inventory import."
+    )
+    grid: GridSettings = Field(default_factory=GridSettings, description="Grid map import.")
+    cameras: CameraSettings = Field(
+        default_factory=CameraSettings, description="Defaults for cameras."
+    )
+    mqtt: MqttSettings = Field(default_factory=MqttSettings, description="The MQTT bus.")
+    probe: ProbeSettings = Field(default_factory=ProbeSettings, description="Cheap checks.")
+    frames: FrameSettings = Field(default_factory=FrameSettings, description="Picture checks.")
+    workorders: WorkOrderSettings = Field(
+        default_factory=WorkOrderSettings, description="Maintenance work orders."
+    )
+    http: HttpSettings = Field(default_factory=HttpSettings, description="Web page and API.")
+    log: LogSettings = Field(default_factory=LogSettings, description="Logging.")
+
+
+# (section, key, env var, file key) of every secret.
+SECRETS: tuple[tuple[str, str, str, str], ...] = (
+    ("store", "password", "GRIDBRIDGE_STORE_PASSWORD", "password_file"),
+    ("store", "secret_key", "GRIDBRIDGE_SECRET_KEY", "secret_key_file"),
+    ("cameras", "default_password", "GRIDBRIDGE_CAMERA_PASSWORD", "default_password_file"),
+    ("mqtt", "password", "GRIDBRIDGE_MQTT_PASSWORD", "password_file"),
+    ("http", "password", "GRIDBRIDGE_HTTP_PASSWORD", "password_file"),
+)
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One problem with the configuration, located by its key path."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class ConfigError(Exception):
+    """The configuration is unusable; ``problems`` lists every reason at once."""
+
+    def __init__(self, source: str, problems: list[ConfigProblem]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: " + "; ".join(str(p) for p in problems))
+
+
+def load_settings(path: Path | None, env: dict[str, str] | None = None) -> Settings:
+    """Read and validate the config file (or built-in defaults when ``path`` is None).
+
+    Secrets from the environment and from ``*_file`` keys are folded in.  Raises
+    :class:`ConfigError` listing every problem with its key path.
+    """
+    env = dict(os.environ) if env is None else env
+    source = str(path) if path is not None else "built-in defaults"
+    data: dict[str, Any] = {}
+    if path is not None:
+        data = _read_toml(path)
+    problems: list[ConfigProblem] = []
+    _fold_secrets(data, env, path.parent if path else Path("."), problems)
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(_problems_of(exc))
+        raise ConfigError(source, problems) from None
+    if problems:
+        raise ConfigError(source, problems)
+    return settings
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    source = str(path)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise ConfigError(source, [ConfigProblem("", "file not found")]) from None
+    except OSError as exc:
+        raise ConfigError(source, [ConfigProblem("", f"cannot read: {exc.strerror}")]) from None
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(source, [ConfigProblem("", f"file is {size} bytes, limit 1 MiB")])
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+        return tomllib.loads(text)
+    except UnicodeDecodeError:
+        raise ConfigError(source, [ConfigProblem("", "not UTF-8 text")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(source, [ConfigProblem("", f"not valid TOML: {exc}")]) from None
+
+
+def _fold_secrets(
+    data: dict[str, Any], env: dict[str, str], base: Path, problems: list[ConfigProblem]
+) -> None:
+    """Put secrets from env vars and ``*_file`` keys into ``data`` (env wins over file)."""
+    for section, key, env_var, file_key in SECRETS:
+        sect = data.get(section)
+        if sect is not None and not isinstance(sect, dict):
+            continue  # reported by validation
+        file_value = sect.get(file_key) if sect else None
+        value: str | None = None
+        if isinstance(file_value, str) and file_value:
+            secret_path = Path(file_value)
+            if not secret_path.is_absolute():
+                secret_path = base / secret_path
+            try:
+                raw = secret_path.read_bytes()[: MAX_SECRET_FILE_BYTES + 1]
+                if len(raw) > MAX_SECRET_FILE_BYTES:
+                    problems.append(ConfigProblem(f"{section}.{file_key}", "file too large"))
+                else:
+                    value = raw.decode("utf-8").strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8"
+                problems.append(
+                    ConfigProblem(f"{section}.{file_key}", f"cannot read {secret_path}: {reason}")
+                )
+        if env.get(env_var):
+            value = env[env_var]
+        if value is not None:
+            data.setdefault(section, {})[key] = value
+
+
+_MESSAGES = {
+    "greater_than_equal": "must be ≥ {ge}",
+    "greater_than": "must be > {gt}",
+    "less_than_equal": "must be ≤ {le}",
+    "less_than": "must be < {lt}",
+    "extra_forbidden": "unknown key",
+    "missing": "required",
+    "string_too_long": "at most {max_length} characters",
+    "string_too_short": "at least {min_length} characters",
+    "string_pattern_mismatch": "has characters that are not allowed here",
+    "literal_error": "must be one of {expected}",
+}
+
+
+def _num(value: Any) -> Any:
+    """1.0 → 1 in messages; other values unchanged."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _problems_of(exc: ValidationError) -> list[ConfigProblem]:
+    out: list[ConfigProblem] = []
+    for err in exc.errors(include_url=False, include_input=False):
+        path = ".".join(str(p) for p in err["loc"])
+        template = _MESSAGES.get(err["type"])
+        ctx = err.get("ctx") or {}
+        if template is not None:
+            try:
+                message = template.format(**{k: _num(v) for k, v in ctx.items()})
+            except (KeyError, IndexError):
+                message = err["msg"]
+        elif err["type"] == "value_error":
+            # Model validators say "field: reason" to point at the field inside the section.
+            message = str(ctx.get("error", err["msg"]))
+            field, sep, rest = message.partition(": ")
+            if sep and field.isidentifier():
+                path, message = f"{path}.{field}" if path else field, rest
+        else:
+            message = err["msg"][:1].lower() + err["msg"][1:]
+        out.append(ConfigProblem(path, message))
+    return out
