@@ -55,12 +55,10 @@ def link_cameras(records: Sequence[CameraRecord], index: GridIndex) -> LinkResul
                 )
             need_point.append(rec)
 
-    located = index.locate_many(
-        [(r.lon_wgs84, r.lat_wgs84) for r in need_point if r.lon_wgs84 is not None]
-    )
-    found = iter(located)
-    for rec in need_point:
-        code = next(found) if rec.lon_wgs84 is not None else None
+    points = [_point(r) for r in need_point]
+    located = iter(index.locate_many([p for p in points if p is not None]))
+    for rec, point in zip(need_point, points, strict=True):
+        code = next(located) if point is not None else None
         if code is not None:
             result.links[rec.id] = [CameraLink(rec.id, code, MappingReason.COORDINATES)]
             result.mappings[rec.id] = Mapping.COORDINATES
@@ -68,8 +66,8 @@ def link_cameras(records: Sequence[CameraRecord], index: GridIndex) -> LinkResul
         result.links[rec.id] = []
         result.mappings[rec.id] = Mapping.UNMAPPED
         where = (
-            f"({rec.lon_wgs84:.6f}, {rec.lat_wgs84:.6f}) WGS-84 lies outside every grid cell"
-            if rec.lon_wgs84 is not None
+            f"({point[0]:.6f}, {point[1]:.6f}) WGS-84 lies outside every grid cell"
+            if point is not None
             else "no coordinates and no grid code"
         )
         result.issues.append(
@@ -82,3 +80,9 @@ def link_cameras(records: Sequence[CameraRecord], index: GridIndex) -> LinkResul
             )
         )
     return result
+
+
+def _point(rec: CameraRecord) -> tuple[float, float] | None:
+    if rec.lon_wgs84 is None or rec.lat_wgs84 is None:
+        return None
+    return rec.lon_wgs84, rec.lat_wgs84

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import pydantic
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -29,7 +29,7 @@ MAX_CONFIG_BYTES = 1024 * 1024
 MAX_SECRET_FILE_BYTES = 64 * 1024
 
 
-class Secret(SecretStr):
+class Secret(pydantic.Secret[str]):
     """A secret string: ``str()``, ``repr()`` and JSON dumps show ``***``."""
 
     def _display(self) -> str:
