@@ -9,6 +9,7 @@ bad grid file changes nothing.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Mapping as MappingT
 from dataclasses import dataclass, field
@@ -25,6 +26,10 @@ from bridge.settings import Settings
 from bridge.store import ImportCounts, Store
 
 log = logging.getLogger(__name__)
+
+
+class NoGridMapError(ValueError):
+    """Cameras cannot be imported before a grid map exists."""
 
 
 @dataclass(frozen=True)
@@ -78,16 +83,22 @@ async def import_inventory(
     that cannot be read as an inventory at all; row problems are reported, not raised.
     """
     cfg = settings.inventory
+    cells = await store.load_grid()
+    if not cells:
+        raise NoGridMapError(
+            "no grid map is loaded: run `gridbridge grid load FILE.geojson` first, so that "
+            "cameras can be linked to their grids"
+        )
+    index = GridIndex(cells)
+    names = {**cfg.columns, **(column_map or {})}
     table = await asyncio.to_thread(
         read_table,
         path,
         max_bytes=cfg.max_file_mb * 1024 * 1024,
         max_rows=cfg.max_rows,
-        is_header=is_header,
+        is_header=functools.partial(is_header, column_map=names),
     )
-    columns = resolve_columns(table.headers, {**cfg.columns, **(column_map or {})})
-    cells = await store.load_grid()
-    index = GridIndex(cells)
+    columns = resolve_columns(table.headers, names)
     records, issues = validate_rows(
         table,
         columns,

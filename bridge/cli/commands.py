@@ -15,7 +15,7 @@ from bridge.cli import output
 from bridge.cli.example import example_toml
 from bridge.cli.reports import print_grid_report, print_inventory_report
 from bridge.grid import GridIndex
-from bridge.importer import import_inventory, load_grid
+from bridge.importer import NoGridMapError, import_inventory, load_grid
 from bridge.inventory import ColumnError, load_column_map
 from bridge.model import CameraState, CameraView, Severity
 from bridge.secretbox import SecretError
@@ -96,7 +96,7 @@ async def cameras_import(args: argparse.Namespace, settings: Settings) -> int:
                 store, settings, args.file, column_map=column_map,
                 strict=args.strict, prune=args.prune,
             )  # fmt: skip
-    except (InventoryFileError, ColumnError) as exc:
+    except (InventoryFileError, ColumnError, NoGridMapError) as exc:
         raise UserError(str(exc)) from None
     except (StoreError, SecretError) as exc:
         raise UserError(str(exc), 1) from None
