@@ -31,8 +31,25 @@ from bridge.inventory import is_header, resolve_columns, validate_rows
 from bridge.settings import Settings, StoreSettings
 
 LON0, LAT0 = 114.0, 32.0
-HEADER = ["设备编码", "设备名称", "IP地址", "RTSP端口", "ONVIF端口", "用户名", "密码", "RTSP地址",
-          "经度", "纬度", "坐标系", "所属网格", "重点部位", "上级设备", "安装地址", "厂商", "型号"]  # fmt: skip
+HEADER = [
+    "设备编码",
+    "设备名称",
+    "IP地址",
+    "RTSP端口",
+    "ONVIF端口",
+    "用户名",
+    "密码",
+    "RTSP地址",
+    "经度",
+    "纬度",
+    "坐标系",
+    "所属网格",
+    "重点部位",
+    "上级设备",
+    "安装地址",
+    "厂商",
+    "型号",
+]
 
 
 def _square(x0: float, y0: float, size: float, steps: int = 6) -> list[list[float]]:
@@ -65,8 +82,9 @@ def make_grid(cells: int) -> dict[str, object]:
             features.append(_feature(vcode, "village", tcode, _square_rect(vx, vy, size)))
             for g in range(per_village):
                 gx, gy = vx + (g % 5) * size, vy + (g // 5) * size
-                features.append(_feature(f"{vcode}{g + 1:03d}", "grid", vcode,
-                                         _square(gx, gy, size)))  # fmt: skip
+                features.append(
+                    _feature(f"{vcode}{g + 1:03d}", "grid", vcode, _square(gx, gy, size))
+                )
     return {"type": "FeatureCollection", "features": features}
 
 
@@ -83,10 +101,11 @@ def _bbox(villages: range, side: int, size: float) -> list[list[float]]:
 
 
 def _feature(code: str, level: str, parent: str, ring: list[list[float]]) -> dict[str, object]:
-    return {"type": "Feature",
-            "properties": {"code": code, "name": f"{level}{code}", "level": level,
-                           "parent": parent},
-            "geometry": {"type": "Polygon", "coordinates": [ring]}}  # fmt: skip
+    return {
+        "type": "Feature",
+        "properties": {"code": code, "name": f"{level}{code}", "level": level, "parent": parent},
+        "geometry": {"type": "Polygon", "coordinates": [ring]},
+    }
 
 
 def make_inventory(path: Path, grid: dict[str, object], cameras: int, seed: int = 7) -> None:
@@ -107,9 +126,27 @@ def make_inventory(path: Path, grid: dict[str, object], cameras: int, seed: int 
             explicit = cell["properties"]["code"] if rnd.random() < 0.1 else ""
             ip = f"127.{20 + n // 65025}.{n // 255 % 255}.{n % 255 + 1}"
             cam_id = f"4199010001{'132' if n % 2 else '131'}6{n + 1:06d}"
-            out.writerow([cam_id, f"点位{n + 1}号", ip, 554, 80, "admin", "Bench#pw1",
-                          f"rtsp://{ip}:554/Streaming/Channels/101", f"{x:.6f}", f"{y:.6f}",
-                          crs, explicit, "否", "", "示范区", "海康威视", "DS-2CD3T46WD"])  # fmt: skip
+            out.writerow(
+                [
+                    cam_id,
+                    f"点位{n + 1}号",
+                    ip,
+                    554,
+                    80,
+                    "admin",
+                    "Bench#pw1",
+                    f"rtsp://{ip}:554/Streaming/Channels/101",
+                    f"{x:.6f}",
+                    f"{y:.6f}",
+                    crs,
+                    explicit,
+                    "否",
+                    "",
+                    "示范区",
+                    "海康威视",
+                    "DS-2CD3T46WD",
+                ]
+            )
 
 
 async def run(cameras: int, cells: int, xlsx: bool) -> None:
@@ -123,8 +160,10 @@ async def run(cameras: int, cells: int, xlsx: bool) -> None:
         inv_path = _to_xlsx(inv_path)
     settings = Settings(store=StoreSettings(data_dir=work / "data"))
     n_grid = sum(1 for f in grid["features"] if f["properties"]["level"] == "grid")  # type: ignore[index]
-    print(f"map: {len(grid['features'])} features ({n_grid} grid cells); "  # type: ignore[arg-type]
-          f"inventory: {cameras} cameras in {inv_path.name} ({inv_path.stat().st_size >> 10} KiB)")
+    print(
+        f"map: {len(grid['features'])} features ({n_grid} grid cells); "  # type: ignore[arg-type]
+        f"inventory: {cameras} cameras in {inv_path.name} ({inv_path.stat().st_size >> 10} KiB)"
+    )
 
     rows: list[tuple[str, float, str]] = []
     async with build_store(settings) as store:
@@ -134,8 +173,13 @@ async def run(cameras: int, cells: int, xlsx: bool) -> None:
         t0 = time.perf_counter()
         report = await import_inventory(store, settings, inv_path)
         first = time.perf_counter() - t0
-        rows.append(("import, first (end to end)", first, f"{report.imported} imported, "
-                     f"{len(report.issues)} issues"))  # fmt: skip
+        rows.append(
+            (
+                "import, first (end to end)",
+                first,
+                f"{report.imported} imported, {len(report.issues)} issues",
+            )
+        )
         t0 = time.perf_counter()
         report = await import_inventory(store, settings, inv_path)
         again = time.perf_counter() - t0
@@ -163,15 +207,22 @@ async def run(cameras: int, cells: int, xlsx: bool) -> None:
         t = time.perf_counter()
         index.locate(lon, lat)  # type: ignore[arg-type]
         per.append(time.perf_counter() - t)
-    rows.append(("  grid lookup, one at a time", sum(per), f"median "
-                 f"{statistics.median(per) * 1e6:.1f} µs/camera ({len(sample)} samples)"))  # fmt: skip
+    rows.append(
+        (
+            "  grid lookup, one at a time",
+            sum(per),
+            f"median {statistics.median(per) * 1e6:.1f} µs/camera ({len(sample)} samples)",
+        )
+    )
 
     print(f"\n{'phase':<34}{'seconds':>9}  note")
     for name, secs, note in rows:
         print(f"{name:<34}{secs:>9.3f}  {note}")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"\npeak RSS {peak:.0f} MiB; goal: first import < 30 s -> "
-          f"{'met' if first < 30 else 'NOT met'} ({first:.1f} s, {30 / first:.1f}x headroom)")
+    print(
+        f"\npeak RSS {peak:.0f} MiB; goal: first import < 30 s -> "
+        f"{'met' if first < 30 else 'NOT met'} ({first:.1f} s, {30 / first:.1f}x headroom)"
+    )
 
 
 def _to_xlsx(path: Path) -> Path:

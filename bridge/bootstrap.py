@@ -16,7 +16,7 @@ from bridge.store import Store, sqlite_url
 
 log = logging.getLogger(__name__)
 
-SECRET_KEY_FILE = "secret.key"
+SECRET_KEY_FILE = "secret.key"  # noqa: S105 (a file name, not a secret)
 
 
 def database_url(settings: Settings) -> str:

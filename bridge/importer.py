@@ -117,21 +117,41 @@ async def import_inventory(
     if strict and errors:
         log.warning("strict import of %s refused: %d bad rows", table.source, len(issues))
         return InventoryReport(
-            table.source, table.sheet, table.header_row, len(table.rows), 0, None,
-            issues, missing, mappings, strict_refused=True,
-        )  # fmt: skip
+            table.source,
+            table.sheet,
+            table.header_row,
+            len(table.rows),
+            0,
+            None,
+            issues,
+            missing,
+            mappings,
+            strict_refused=True,
+        )
     counts = await store.apply_import(
         records, linked.links, linked.mappings, prune=missing if prune else ()
     )
     log.info(
         "imported %s: %d rows, %d added, %d updated, %d unchanged, %d pruned, %d rejected",
-        table.source, len(table.rows), counts.added, counts.updated, counts.unchanged,
-        counts.pruned, sum(1 for i in issues if i.severity is Severity.ERROR),
-    )  # fmt: skip
+        table.source,
+        len(table.rows),
+        counts.added,
+        counts.updated,
+        counts.unchanged,
+        counts.pruned,
+        sum(1 for i in issues if i.severity is Severity.ERROR),
+    )
     return InventoryReport(
-        table.source, table.sheet, table.header_row, len(table.rows), len(records), counts,
-        issues, missing, mappings,
-    )  # fmt: skip
+        table.source,
+        table.sheet,
+        table.header_row,
+        len(table.rows),
+        len(records),
+        counts,
+        issues,
+        missing,
+        mappings,
+    )
 
 
 def _ids_in_file(rows: list[tuple[int, tuple[str, ...]]], column: int | None) -> set[str]:

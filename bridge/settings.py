@@ -166,7 +166,9 @@ class HttpSettings(_Section):
         description="HOST:PORT of the web page, API, /healthz and /metrics.",
     )
     username: str = Field("", max_length=128, description="Web login; empty: no login.")
-    password: Secret | None = Field(None, description="Web password. Env: GRIDBRIDGE_HTTP_PASSWORD.")
+    password: Secret | None = Field(
+        None, description="Web password. Env: GRIDBRIDGE_HTTP_PASSWORD."
+    )
     password_file: Path | None = Field(None, description="File holding the web password.")
 
     @field_validator("listen")
@@ -179,9 +181,7 @@ class HttpSettings(_Section):
 
 
 class LogSettings(_Section):
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
-        "INFO", description="Log level."
-    )
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
     json_lines: bool = Field(False, description="One JSON object per log line (for log systems).")
 
 

@@ -93,9 +93,13 @@ async def cameras_import(args: argparse.Namespace, settings: Settings) -> int:
         column_map = load_column_map(args.columns) if args.columns else None
         async with build_store(settings) as store:
             report = await import_inventory(
-                store, settings, args.file, column_map=column_map,
-                strict=args.strict, prune=args.prune,
-            )  # fmt: skip
+                store,
+                settings,
+                args.file,
+                column_map=column_map,
+                strict=args.strict,
+                prune=args.prune,
+            )
     except (InventoryFileError, ColumnError, NoGridMapError) as exc:
         raise UserError(str(exc)) from None
     except (StoreError, SecretError) as exc:

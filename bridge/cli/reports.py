@@ -48,13 +48,16 @@ def print_inventory_report(report: InventoryReport, fmt: str) -> None:
         print(output.dumps(inventory_json(report)))
         return
     if fmt == "csv":
-        rows = [[i.row, i.camera_id or "", i.severity.value, i.kind, i.message]
-                for i in report.issues]  # fmt: skip
+        rows = [
+            [i.row, i.camera_id or "", i.severity.value, i.kind, i.message] for i in report.issues
+        ]
         sys.stdout.write(output.csv_text(["row", "camera_id", "severity", "kind", "message"], rows))
         return
     if report.issues:
-        rows = [[i.row, i.camera_id or "", i.severity.value, i.kind, i.message]
-                for i in report.issues[:MAX_LISTED]]  # fmt: skip
+        rows = [
+            [i.row, i.camera_id or "", i.severity.value, i.kind, i.message]
+            for i in report.issues[:MAX_LISTED]
+        ]
         print(output.table(["row", "camera", "severity", "kind", "reason"], rows))
         if len(report.issues) > MAX_LISTED:
             print(f"… and {len(report.issues) - MAX_LISTED} more (use --format json)")
@@ -65,45 +68,59 @@ def print_inventory_report(report: InventoryReport, fmt: str) -> None:
         print(f"--strict: {len(report.errors)} bad row(s), nothing imported")
     elif report.counts:
         c = report.counts
-        print(f"imported {report.imported}: {c.added} added, {c.updated} updated, "
-              f"{c.unchanged} unchanged; {len(report.errors)} row(s) rejected, "
-              f"{len(report.warnings)} warning(s)")  # fmt: skip
+        print(
+            f"imported {report.imported}: {c.added} added, {c.updated} updated, "
+            f"{c.unchanged} unchanged; {len(report.errors)} row(s) rejected, "
+            f"{len(report.warnings)} warning(s)"
+        )
         m = report.mappings
-        print(f"grid links: {m.get('explicit', 0)} by explicit code, "
-              f"{m.get('coordinates', 0)} by coordinates, {m.get('unmapped', 0)} unmapped")  # fmt: skip
+        print(
+            f"grid links: {m.get('explicit', 0)} by explicit code, "
+            f"{m.get('coordinates', 0)} by coordinates, {m.get('unmapped', 0)} unmapped"
+        )
     if report.missing:
         pruned = report.counts.pruned if report.counts else 0
         verb = "removed (--prune)" if pruned else "kept; use --prune to remove them"
         shown = ", ".join(report.missing[:10]) + (" …" if len(report.missing) > 10 else "")
-        print(f"{len(report.missing)} camera(s) in the store are not in this file, {verb}: "
-              f"{shown}")  # fmt: skip
+        print(f"{len(report.missing)} camera(s) in the store are not in this file, {verb}: {shown}")
 
 
 def print_grid_report(report: GridReport, fmt: str) -> None:
     if fmt == "json":
-        print(output.dumps({
-            "source": report.source,
-            "loaded": not report.problems,
-            "cells": report.cells,
-            "problems": [{"feature": p.index, "code": p.code, "message": p.message}
-                         for p in report.problems],
-            "relinked": report.relinked,
-            "mappings": report.mappings,
-            "warnings": [_issue(i) for i in report.warnings],
-        }))  # fmt: skip
+        print(
+            output.dumps(
+                {
+                    "source": report.source,
+                    "loaded": not report.problems,
+                    "cells": report.cells,
+                    "problems": [
+                        {"feature": p.index, "code": p.code, "message": p.message}
+                        for p in report.problems
+                    ],
+                    "relinked": report.relinked,
+                    "mappings": report.mappings,
+                    "warnings": [_issue(i) for i in report.warnings],
+                }
+            )
+        )
         return
     if report.problems:
         for p in report.problems:
             print(f"{report.source}: {p.message}")
-        print(f"{report.source}: {len(report.problems)} bad feature(s); the grid map was not "
-              "changed")  # fmt: skip
+        print(
+            f"{report.source}: {len(report.problems)} bad feature(s); the grid map was not changed"
+        )
         return
     c = report.cells
-    print(f"{report.source}: loaded {c.get('township', 0)} townships, {c.get('village', 0)} "
-          f"villages, {c.get('grid', 0)} grids")  # fmt: skip
+    print(
+        f"{report.source}: loaded {c.get('township', 0)} townships, {c.get('village', 0)} "
+        f"villages, {c.get('grid', 0)} grids"
+    )
     if report.relinked:
         m = report.mappings
-        print(f"re-linked {report.relinked} cameras: {m.get('explicit', 0)} explicit, "
-              f"{m.get('coordinates', 0)} by coordinates, {m.get('unmapped', 0)} unmapped")  # fmt: skip
+        print(
+            f"re-linked {report.relinked} cameras: {m.get('explicit', 0)} explicit, "
+            f"{m.get('coordinates', 0)} by coordinates, {m.get('unmapped', 0)} unmapped"
+        )
     for w in report.warnings[:MAX_LISTED]:
         print(f"  camera {w.camera_id}: {w.message}")

@@ -16,8 +16,10 @@ from bridge.logs import JsonFormatter, RedactingFilter, redact
     [
         ("rtsp://admin:Dh#2020pw@127.20.0.79:554/a", "rtsp://admin:***@127.20.0.79:554/a"),
         ("rtsp://admin:p@ss@127.0.0.1/x y", "rtsp://admin:***@127.0.0.1/x y"),
-        ("a rtsp://u:p@h/1, b postgresql+asyncpg://x:y@db/z", "a rtsp://u:***@h/1, b "
-         "postgresql+asyncpg://x:***@db/z"),
+        (
+            "a rtsp://u:p@h/1, b postgresql+asyncpg://x:y@db/z",
+            "a rtsp://u:***@h/1, b postgresql+asyncpg://x:***@db/z",
+        ),
         ("rtsp://127.0.0.1:554/no/creds", "rtsp://127.0.0.1:554/no/creds"),
     ],
 )

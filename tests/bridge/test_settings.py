@@ -49,8 +49,7 @@ debounce_s = -5
     assert messages == [
         "http.listen: must be HOST:PORT, e.g. 127.0.0.1:8080",
         "mqtt.colour: unknown key",
-        "probe.concurrency: input should be a valid integer, unable to parse string as an "
-        "integer",
+        "probe.concurrency: input should be a valid integer, unable to parse string as an integer",
         "probe.interval_s: must be ≥ 1",
         "workorders.debounce_s: must be ≥ 0",
     ]

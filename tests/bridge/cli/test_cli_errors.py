@@ -39,8 +39,12 @@ def test_config_check_lists_every_problem(
     assert code == 2
     lines = [line.strip() for line in out.splitlines()[1:]]
     assert sorted(line.split(":")[0] for line in lines) == [
-        "http.listen", "mqtt.port", "mqtt.root", "probe.concurrency", "probe.interval_s",
-    ]  # fmt: skip
+        "http.listen",
+        "mqtt.port",
+        "mqtt.root",
+        "probe.concurrency",
+        "probe.interval_s",
+    ]
     assert "5 problem(s)" in out
 
 
@@ -153,7 +157,9 @@ def test_bad_grid_file_changes_nothing(
     assert "419901001001999" not in codes
 
 
-def test_missing_grid_file(tmp_path: Path, cfg: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_grid_file(
+    tmp_path: Path, cfg: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     code, _, err = run(capsys, "grid", "load", str(tmp_path / "nope.geojson"), *cfg)
     assert code == 2
     assert "nope.geojson" in err

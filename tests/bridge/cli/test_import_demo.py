@@ -33,14 +33,12 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 
 def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any]:
-    code, out, err = run(capsys, *argv, "--format", "json")
+    code, out, _ = run(capsys, *argv, "--format", "json")
     return code, json.loads(out)
 
 
 @pytest.mark.parametrize("name", ["cameras.xlsx", "cameras.csv"])
-def test_demo_district_import(
-    name: str, config: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_demo_district_import(name: str, config: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cfg = ["--config", str(config)]
     code, grid = run_json(capsys, "grid", "load", str(DEMO / "grid.geojson"), *cfg)
     assert code == 0
@@ -112,8 +110,9 @@ def test_outputs_never_show_camera_passwords(
     run(capsys, "grid", "load", str(DEMO / "grid.geojson"), *cfg)
     seen = []
     for fmt in ("table", "json", "csv"):
-        seen.append(run(capsys, "cameras", "import", str(DEMO / "cameras.csv"), *cfg,
-                        "--format", fmt))  # fmt: skip
+        seen.append(
+            run(capsys, "cameras", "import", str(DEMO / "cameras.csv"), *cfg, "--format", fmt)
+        )
         seen.append(run(capsys, "cameras", "list", *cfg, "--format", fmt))
     text = "\n".join(out + err for _, out, err in seen)
     for password in ("Uv_pass88", "admin@123", "Dh#2020pw", "Sx!9xk2", "Hik12345"):

@@ -25,6 +25,8 @@ def test_json_and_csv() -> None:
     at = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
     item = {"state": CameraState.ONLINE, "at": at, "grids": ("a", "b")}
     assert json.loads(dumps(item)) == {
-        "state": "online", "at": "2026-11-27T08:00:00+00:00", "grids": ["a", "b"]
-    }  # fmt: skip
+        "state": "online",
+        "at": "2026-11-27T08:00:00+00:00",
+        "grids": ["a", "b"],
+    }
     assert csv_text(["id", "grids"], [["x", ["a", "b"]]]) == "id,grids\nx,a;b\n"
