@@ -10,7 +10,7 @@ import logging
 
 from sqlalchemy.engine import make_url
 
-from bridge.secretbox import SecretBox, load_or_create_key
+from bridge.secretbox import SecretBox
 from bridge.settings import Settings
 from bridge.store import Store, sqlite_url
 
@@ -33,11 +33,12 @@ def database_url(settings: Settings) -> str:
 def secret_box(settings: Settings) -> SecretBox:
     """The box that encrypts camera passwords, keyed from config, env or the key file."""
     cfg = settings.store
-    if cfg.secret_key is not None:
-        return SecretBox(cfg.secret_key.get_secret_value().encode())
-    return SecretBox(load_or_create_key(cfg.data_dir / SECRET_KEY_FILE))
+    key = cfg.secret_key.get_secret_value() if cfg.secret_key is not None else None
+    return SecretBox.from_sources(key=key, key_file=cfg.data_dir / SECRET_KEY_FILE)
 
 
 def build_store(settings: Settings) -> Store:
     """A not yet started :class:`Store` for these settings."""
-    return Store(database_url(settings), secret_box(settings))
+    return Store(
+        database_url(settings), secret_box(settings), connect_timeout_s=settings.store.timeout_s
+    )

@@ -1,0 +1,277 @@
+"""The store: grid map, camera inventory and links, camera state, transitions — and, for later
+issues, work orders and the bus outbox — in SQLite (default) or PostgreSQL.
+
+`Store` is the only way in.  Every method is one transaction: it happens whole or not at all.
+Database failures surface as `StoreError` with a message for people and no password in it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from bridge.model import CameraLink, CameraRecord, CameraState, CameraView, GridCell
+from bridge.model import Mapping as CameraMapping
+from bridge.secretbox import SecretBox
+from bridge.store import cameras, grid, links, states
+from bridge.store.cameras import ImportCounts
+from bridge.store.common import utcnow
+from bridge.store.engine import (
+    StoreError,
+    UnknownCameraError,
+    caller_error,
+    describe_error,
+    is_database_error,
+    mask_url,
+    open_engine,
+    parse_url,
+    sqlite_url,
+)
+
+__all__ = [
+    "ImportCounts",
+    "Store",
+    "StoreError",
+    "UnknownCameraError",
+    "mask_url",
+    "sqlite_url",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CONNECT_TIMEOUT_S = 10.0
+# Per statement (PostgreSQL); generous: one executemany of a 20,000-camera import is one
+# statement.  SQLite waits for a lock at most its busy timeout (engine.SQLITE_BUSY_TIMEOUT_MS).
+DEFAULT_QUERY_TIMEOUT_S = 60.0
+
+
+class Store:
+    """Persistent state of gridbridge behind one async engine.
+
+    The constructor only assigns; `start` (or ``async with``) connects and migrates the schema
+    to the newest version; `close` releases the connections.  Reusable after `close`, not
+    re-entrant.  Deadlines: ``connect_timeout_s`` to connect, ``query_timeout_s`` per
+    statement on PostgreSQL; exceeding either raises `StoreError`.  ``now`` gives the time
+    stamped on rows (aware UTC).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        secret_box: SecretBox,
+        *,
+        connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+        query_timeout_s: float = DEFAULT_QUERY_TIMEOUT_S,
+        now: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._url = url
+        self._box = secret_box
+        self._connect_timeout_s = connect_timeout_s
+        self._query_timeout_s = query_timeout_s
+        self._now = now
+        self._engine: AsyncEngine | None = None
+
+    def __repr__(self) -> str:
+        return f"Store({mask_url(self._url)!r})"
+
+    @property
+    def backend(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return parse_url(self._url).get_backend_name()
+
+    async def start(self) -> None:
+        """Connect (within ``connect_timeout_s``) and apply pending migrations.
+
+        SQLite: the file and its directory are created when missing.  Raises `StoreError`
+        when the database cannot be reached or migrated, or when already started.
+        """
+        if self._engine is not None:
+            raise StoreError("the store is already started")
+        self._engine = await open_engine(
+            self._url,
+            connect_timeout_s=self._connect_timeout_s,
+            query_timeout_s=self._query_timeout_s,
+        )
+        logger.debug("store open at %s", mask_url(self._url))
+
+    async def close(self) -> None:
+        """Close every connection; a no-op when not started."""
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            await engine.dispose()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @asynccontextmanager
+    async def _transaction(
+        self, what: str, *, write: bool = False
+    ) -> AsyncIterator[AsyncConnection]:
+        """One transaction; ``write`` takes SQLite's write lock at once (see `create_engine`).
+        Database errors become `StoreError` naming ``what`` did not happen."""
+        if self._engine is None:
+            raise StoreError(f"{what}: the store is not started")
+        try:
+            async with self._engine.connect() as conn:
+                if write:
+                    await conn.execution_options(sqlite_begin="IMMEDIATE")
+                async with conn.begin():
+                    yield conn
+        except Exception as exc:
+            mistake = caller_error(exc)
+            if mistake is not None:
+                raise mistake from None
+            if not is_database_error(exc):
+                raise
+            reason = describe_error(exc, parse_url(self._url))
+            raise StoreError(f"{what}: {reason}") from None
+
+    # --- grid -----------------------------------------------------------------------------
+
+    async def replace_grid(
+        self,
+        cells: Sequence[GridCell],
+        relinks: Mapping[str, Sequence[CameraLink]] | None = None,
+        mappings: Mapping[str, CameraMapping] | None = None,
+    ) -> None:
+        """Replace the whole grid map with ``cells`` (kept in this order), atomically.
+
+        With ``relinks``: for each camera id in it, its explicit and coordinates links become
+        exactly the given ones (manual links are kept) and its mapping becomes
+        ``mappings[id]`` (default: implied by the links).  Ids of cameras no longer stored are
+        skipped.  On any failure (e.g. a duplicate cell code) nothing changes and
+        `StoreError` is raised.
+        """
+        async with self._transaction("grid map not replaced", write=True) as conn:
+            await grid.replace_grid(conn, cells, relinks or {}, mappings or {}, self._now())
+
+    async def load_grid(self) -> list[GridCell]:
+        """The stored grid map, in the order it was given (empty before the first load)."""
+        async with self._transaction("grid map not read") as conn:
+            return await grid.load_grid(conn)
+
+    # --- cameras --------------------------------------------------------------------------
+
+    async def camera_ids(self) -> set[str]:
+        """The ids of every stored camera."""
+        async with self._transaction("camera ids not read") as conn:
+            return await cameras.camera_ids(conn)
+
+    async def cameras_for_relink(self) -> list[CameraRecord]:
+        """Every camera, ordered by id, with ``password=None`` (nothing decrypted) and its
+        ``explicit_grids``: what a caller needs to recompute links after a new grid."""
+        async with self._transaction("cameras not read") as conn:
+            return await cameras.all_records(conn)
+
+    async def apply_import(
+        self,
+        cameras_in: Sequence[CameraRecord],
+        links_in: Mapping[str, Sequence[CameraLink]],
+        mappings: Mapping[str, CameraMapping],
+        prune: Collection[str] = (),
+    ) -> ImportCounts:
+        """Store an inventory import in one transaction.
+
+        New cameras are inserted with state ``unknown`` (no faults, ``since`` = now).  A
+        known camera is rewritten only when a field, its password (compared decrypted: a
+        password stored under another key counts as changed and is re-encrypted), its
+        mapping or its computed links differ; otherwise nothing of it is written and
+        ``updated_at`` stays.  Each camera's explicit and coordinates links become exactly
+        ``links_in[id]`` (none when absent); manual links are kept.  The mapping is
+        ``mappings[id]``, default implied by the links.  Cameras in ``prune`` are deleted
+        with their links and state (their transitions stay).
+
+        Raises `ValueError` for inconsistent arguments (duplicate ids, links filed under
+        another id or for a camera not in the import, manual links, an id both imported and
+        pruned) and `StoreError` when the database refuses; then nothing is stored.
+        """
+        async with self._transaction("inventory not imported", write=True) as conn:
+            return await cameras.apply_import(
+                conn, self._box, cameras_in, links_in, mappings, prune, self._now()
+            )
+
+    async def list_cameras(
+        self,
+        grid_codes: Collection[str] | None = None,
+        state: CameraState | None = None,
+    ) -> list[CameraView]:
+        """Cameras ordered by id, each with all its grid codes (sorted), mapping and state.
+
+        ``grid_codes``: only cameras linked to at least one of these cells (the caller
+        expands a township or village to its descendants); an empty collection gives none.
+        ``state``: only cameras in that state (``unknown`` includes cameras with no state).
+        """
+        if isinstance(grid_codes, str):
+            raise TypeError("grid_codes is a collection of codes, not one code")
+        async with self._transaction("cameras not listed") as conn:
+            return await cameras.list_views(conn, grid_codes, state)
+
+    async def get_camera(self, camera_id: str) -> CameraRecord | None:
+        """One camera with its password decrypted, or None when unknown.
+
+        Raises `bridge.secretbox.SecretError` when the password was stored under another key.
+        """
+        async with self._transaction("camera not read") as conn:
+            return await cameras.get_record(conn, self._box, camera_id)
+
+    async def links_of(self, camera_id: str) -> list[CameraLink]:
+        """The links of one camera sorted by grid code (empty when unknown)."""
+        async with self._transaction("camera links not read") as conn:
+            return await links.links_of(conn, camera_id)
+
+    async def add_manual_link(self, camera_id: str, grid_code: str) -> bool:
+        """Link a camera to a cell by hand (kept across imports and grid changes); an existing
+        computed link to that cell becomes manual.  True when something changed.  Raises
+        `UnknownCameraError` when the camera is not stored."""
+        async with self._transaction("link not added", write=True) as conn:
+            return await links.add_manual_link(conn, camera_id, grid_code, self._now())
+
+    async def remove_link(self, camera_id: str, grid_code: str) -> bool:
+        """Remove a camera's link to a cell, whatever its reason.  True when one was removed.
+        (A computed link returns at the next import or grid change that computes it.)"""
+        async with self._transaction("link not removed", write=True) as conn:
+            return await links.remove_link(conn, camera_id, grid_code, self._now())
+
+    # --- state ----------------------------------------------------------------------------
+
+    async def record_transition(
+        self,
+        camera_id: str,
+        at: datetime,
+        from_state: CameraState,
+        to_state: CameraState,
+        faults: Sequence[str],
+        reason: str,
+        *,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Append a transition to the log and make ``to_state`` (with ``faults``, since and
+        checked at ``at``) the camera's current state, in one transaction.  ``detail``, when
+        given, replaces the state's detail object.  ``at`` must be timezone-aware.  Raises
+        `UnknownCameraError` (and records nothing) when the camera is not stored."""
+        async with self._transaction("transition not recorded", write=True) as conn:
+            await states.record_transition(
+                conn, camera_id, at, from_state, to_state, faults, reason, detail
+            )
+
+    async def current_states(
+        self,
+    ) -> dict[str, tuple[CameraState, tuple[str, ...], datetime | None]]:
+        """camera id → (state, faults, since) for every stored camera."""
+        async with self._transaction("camera states not read") as conn:
+            return await states.current_states(conn)

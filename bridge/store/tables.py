@@ -1,0 +1,237 @@
+"""The store's schema as typed declarative models.
+
+The models describe the schema; the migrations in ``bridge/store/migrations/versions`` create
+it (a test checks that both agree).  Queries run as Core statements on the tables (``*_t``
+below) so bulk work is executemany, not one ORM round-trip per row.
+
+Timestamps are `UTCDateTime`: aware UTC datetimes in and out, whatever the backend returns.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+# Stable constraint names: Alembic's batch mode on SQLite and later migrations refer to them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ID_LENGTH = 64  # GB/T 28181 ids are 20 characters; other systems' codes may be longer
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend.
+
+    Binding a naive datetime raises `ValueError` (its meaning would be a guess).  SQLite keeps
+    no zone, so values are stored there as naive UTC and given back aware.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store: timestamps must carry a zone")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+# SQLite autoincrements only an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+AutoId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class GridCellRow(Base):
+    """One cell of the grid map; the whole map is replaced at once."""
+
+    __tablename__ = "grid_cells"
+
+    code: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    level: Mapped[str] = mapped_column(String(16))
+    parent: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    geometry: Mapped[dict[str, Any]] = mapped_column(JSON)
+    position: Mapped[int] = mapped_column(Integer)  # order of the cells in the grid file
+
+
+class CameraRow(Base):
+    """One camera of the inventory.  ``rtsp_url`` never carries credentials;
+    ``password_enc`` is a `SecretBox` token, never the password."""
+
+    __tablename__ = "cameras"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    type_code: Mapped[str] = mapped_column(String(16))
+    host: Mapped[str | None] = mapped_column(String(255))
+    rtsp_port: Mapped[int] = mapped_column(Integer)
+    onvif_port: Mapped[int] = mapped_column(Integer)
+    username: Mapped[str | None] = mapped_column(Text)
+    password_enc: Mapped[str | None] = mapped_column(Text)
+    rtsp_url: Mapped[str | None] = mapped_column(Text)
+    lon: Mapped[float | None] = mapped_column(Float)
+    lat: Mapped[float | None] = mapped_column(Float)
+    crs: Mapped[str | None] = mapped_column(String(16))
+    lon_wgs84: Mapped[float | None] = mapped_column(Float)
+    lat_wgs84: Mapped[float | None] = mapped_column(Float)
+    explicit_grids: Mapped[list[str]] = mapped_column(JSON)  # grid codes the inventory names
+    key_location: Mapped[bool] = mapped_column(Boolean)
+    upstream_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
+    address: Mapped[str] = mapped_column(Text)
+    vendor: Mapped[str] = mapped_column(Text)
+    model: Mapped[str] = mapped_column(Text)
+    mapping: Mapped[str] = mapped_column(String(16))
+    source_row: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CameraLinkRow(Base):
+    """A camera's link to a grid cell.  No foreign key to ``grid_cells``: links outlive a grid
+    replacement until they are recomputed, and manual links are kept."""
+
+    __tablename__ = "camera_links"
+
+    camera_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("cameras.id", ondelete="CASCADE"), primary_key=True
+    )
+    grid_code: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True, index=True)
+    reason: Mapped[str] = mapped_column(String(16))
+
+
+class CameraStateRow(Base):
+    """A camera's current state; survives restarts."""
+
+    __tablename__ = "camera_state"
+
+    camera_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("cameras.id", ondelete="CASCADE"), primary_key=True
+    )
+    state: Mapped[str] = mapped_column(String(16))
+    faults: Mapped[list[str]] = mapped_column(JSON)
+    since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class TransitionRow(Base):
+    """Append-only log of state changes.  No foreign key: history survives camera removal."""
+
+    __tablename__ = "transitions"
+    __table_args__ = (Index("ix_transitions_camera_id_at", "camera_id", "at"),)
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    camera_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    from_state: Mapped[str] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    faults: Mapped[list[str]] = mapped_column(JSON)
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class WorkOrderRow(Base):
+    """A maintenance work order (filled in by the work-order issue)."""
+
+    __tablename__ = "work_orders"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    priority: Mapped[str] = mapped_column(String(16))
+    upstream_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    faults: Mapped[list[str]] = mapped_column(JSON)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class WorkOrderCameraRow(Base):
+    """Cameras of a work order.  No foreign key to cameras: orders outlive cameras."""
+
+    __tablename__ = "work_order_cameras"
+
+    order_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("work_orders.id", ondelete="CASCADE"), primary_key=True
+    )
+    camera_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True, index=True)
+
+
+class WorkOrderEventRow(Base):
+    """One step of a work order (open, accepted, on_site …) with its time."""
+
+    __tablename__ = "work_order_events"
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("work_orders.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    step: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(Text)
+
+
+class OutboxRow(Base):
+    """A bus message waiting for the broker (DESIGN §4: changes made while it was away)."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    topic: Mapped[str] = mapped_column(Text)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    qos: Mapped[int] = mapped_column(SmallInteger)
+    retain: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
+def _table(model: type[Base]) -> Table:
+    return cast(Table, model.__table__)
+
+
+grid_cells_t = _table(GridCellRow)
+cameras_t = _table(CameraRow)
+camera_links_t = _table(CameraLinkRow)
+camera_state_t = _table(CameraStateRow)
+transitions_t = _table(TransitionRow)
+work_orders_t = _table(WorkOrderRow)
+work_order_cameras_t = _table(WorkOrderCameraRow)
+work_order_events_t = _table(WorkOrderEventRow)
+outbox_t = _table(OutboxRow)
