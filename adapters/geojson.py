@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from adapters.files import checked_size
+
 __all__ = ["DEFAULT_MAX_BYTES", "GridFileError", "read_grid_file"]
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
@@ -34,17 +36,12 @@ def read_grid_file(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> list[di
     reading), is not UTF-8, is not JSON (the message gives line and column), is not a
     FeatureCollection, has no features, or has a feature that is not a JSON object.
     """
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise GridFileError(f"grid file {path}: no such file") from None
-    except OSError as exc:
-        raise GridFileError(f"grid file {path}: cannot be read ({exc.strerror})") from None
-    if not path.is_file():
-        raise GridFileError(f"grid file {path}: not a regular file")
-    if size > max_bytes:
+    _, problem = checked_size(path, max_bytes)
+    if problem:
         raise GridFileError(
-            f"grid file {path}: {size} bytes is over the limit of {max_bytes} bytes"
+            f"grid file {path}: {problem} (grid.max_file_mb)"
+            if "allowed" in problem
+            else f"grid file {path}: {problem}"
         )
 
     try:

@@ -25,6 +25,7 @@ from typing import Any
 
 import openpyxl
 
+from adapters.files import checked_size
 from bridge.inventory import RawTable, is_header, known_header_words
 
 __all__ = ["HEADER_SEARCH_ROWS", "InventoryFileError", "RawTable", "read_table"]
@@ -75,19 +76,11 @@ def read_table(
         raise InventoryFileError(
             f"{name}: unsupported file type {path.suffix or '(none)'!r}; use .xlsx or .csv"
         )
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise InventoryFileError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise InventoryFileError(f"{path}: cannot read: {exc.strerror}") from None
-    if not path.is_file():
-        raise InventoryFileError(f"{path}: not a file")
-    if size > max_bytes:
-        raise InventoryFileError(
-            f"{name}: file is {size / 2**20:.1f} MiB, more than the "
-            f"{max_bytes / 2**20:.1f} MiB allowed (inventory.max_file_mb)"
-        )
+    size, problem = checked_size(path, max_bytes)
+    if problem:
+        where = path if "allowed" not in problem else name
+        hint = " (inventory.max_file_mb)" if "allowed" in problem else ""
+        raise InventoryFileError(f"{where}: {problem}{hint}")
     if size == 0:
         raise InventoryFileError(f"{name}: the file is empty")
     if suffix in XLSX_SUFFIXES:
