@@ -29,14 +29,18 @@ Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # --config and -v work before and after the sub-command; after it they must not reset
+    # what was given before it, hence SUPPRESS as the sub-commands' default.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--config",
         type=Path,
-        default=None,
+        default=argparse.SUPPRESS,
         help=f"config file (default: {DEFAULT_CONFIG_PATH} if present, else built-in defaults)",
     )
-    common.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    common.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log at DEBUG level"
+    )
     fmt = argparse.ArgumentParser(add_help=False)
     fmt.add_argument("--format", choices=FORMATS, default="table", help="output format")
 
@@ -92,7 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Handler = args.handler
-    config_path: Path | None = args.config
+    config_path: Path | None = getattr(args, "config", None)
+    args.verbose = getattr(args, "verbose", False)
     if config_path is None and DEFAULT_CONFIG_PATH.exists():
         config_path = DEFAULT_CONFIG_PATH
     args.config = config_path

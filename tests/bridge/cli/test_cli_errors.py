@@ -163,3 +163,16 @@ def test_missing_grid_file(
     code, _, err = run(capsys, "grid", "load", str(tmp_path / "nope.geojson"), *cfg)
     assert code == 2
     assert "nope.geojson" in err
+
+
+@pytest.mark.parametrize("before", [True, False])
+def test_config_option_before_or_after_the_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], before: bool
+) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("[probe]\ninterval_s = 0\n", encoding="utf-8")
+    opt = ["--config", str(path)]
+    argv = [*opt, "cameras", "list"] if before else ["cameras", "list", *opt]
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    assert "probe.interval_s" in err
