@@ -44,6 +44,6 @@ def next_delay_s(
     extra = failures_in_a_row - rules.offline_after
     if extra < 0:
         return rules.interval_s
-    delay = min(rules.interval_s * 2 ** min(extra + 1, 30), rules.max_delay_s)
+    delay: float = min(rules.interval_s * 2.0 ** min(extra + 1, 30), rules.max_delay_s)
     delay = max(delay, rules.interval_s)
     return delay * (1 + rules.jitter * (2 * rand - 1))
