@@ -139,6 +139,31 @@ class ProbeSettings(_Section):
     online_after: int = Field(
         2, ge=1, le=100, description="Good checks in a row before it is online again."
     )
+    max_backoff_s: float = Field(
+        300.0, ge=1, le=86400, description="Longest wait between checks of an offline camera."
+    )
+    auth_backoff_s: float = Field(
+        1800.0,
+        ge=60,
+        le=86400,
+        description="Wait after a camera rejected our login several times (cameras lock "
+        "accounts after a few failures).",
+    )
+    device_interval_s: float = Field(
+        3600.0,
+        ge=60,
+        le=7 * 86400,
+        description="Authenticated ONVIF call (serial number: replaced devices) this often.",
+    )
+    clock_drift_s: float = Field(
+        10.0, gt=0, le=86400, description="Camera clock off by more than this: clock_drift."
+    )
+    flap_transitions: int = Field(
+        4, ge=2, le=100, description="State changes within flap_window_s that mean flapping."
+    )
+    flap_window_s: float = Field(
+        600.0, ge=10, le=86400, description="Window for flapping; also the calm that ends it."
+    )
 
     @model_validator(mode="after")
     def _timeout_below_interval(self) -> ProbeSettings:

@@ -108,3 +108,21 @@ def url_host_port(url: str) -> tuple[str, str, str | None] | None:
     if end < len(url) and url[end] not in "/?#":
         return None
     return url[:sep].lower(), m.group(1), m.group(2)
+
+
+def url_path(url: str) -> str:
+    """The request target of a URL without credentials: path and query ('/' when none).
+
+    ``rtsp://h:554/cam/realmonitor?channel=1`` → ``/cam/realmonitor?channel=1``.  The
+    fragment is dropped.  A URL without a host gives '/'.
+    """
+    sep = url.find("://")
+    if sep <= 0:
+        return "/"
+    m = _HOST_PORT.match(url, sep + 3)
+    if m is None:
+        return "/"
+    rest = url[m.end() :].split("#", 1)[0]
+    if not rest:
+        return "/"
+    return rest if rest.startswith("/") else "/" + rest

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from bridge.model import CameraLink, CameraRecord, CameraState, CameraView, GridCell
 from bridge.model import Mapping as CameraMapping
 from bridge.secretbox import SecretBox
-from bridge.store import cameras, grid, links, states
+from bridge.store import cameras, grid, links, monitoring, states
 from bridge.store.cameras import ImportCounts
 from bridge.store.common import utcnow
 from bridge.store.engine import (
@@ -275,3 +275,28 @@ class Store:
         """camera id → (state, faults, since) for every stored camera."""
         async with self._transaction("camera states not read") as conn:
             return await states.current_states(conn)
+
+    # --- monitoring (bulk) ------------------------------------------------------------------
+
+    async def monitor_records(self) -> tuple[list[CameraRecord], list[str]]:
+        """Every camera with its password decrypted, ordered by id, and the ids whose stored
+        password cannot be decrypted with this key (returned with ``password=None``)."""
+        async with self._transaction("cameras not read") as conn:
+            return await monitoring.monitor_records(conn, self._box)
+
+    async def state_rows(self) -> dict[str, monitoring.StateRow]:
+        """camera id → stored state, faults, since, checked at and flapping flag."""
+        async with self._transaction("camera states not read") as conn:
+            return await monitoring.state_rows(conn)
+
+    async def record_transitions(self, batch: Sequence[monitoring.TransitionRecord]) -> int:
+        """Append a batch of transitions and set each camera's current state, in one
+        transaction (``since`` moves only when the state changed).  Cameras no longer stored
+        are skipped but their transitions logged.  Returns how many states were set."""
+        async with self._transaction("transitions not recorded", write=True) as conn:
+            return await monitoring.record_transitions(conn, batch)
+
+    async def touch_checked(self, checked: Sequence[tuple[str, datetime]]) -> None:
+        """Record the time of the latest check of many cameras in one transaction."""
+        async with self._transaction("check times not recorded", write=True) as conn:
+            await monitoring.touch_checked(conn, checked)
