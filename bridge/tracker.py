@@ -109,9 +109,14 @@ class Tracker:
             t.fails = int(health.state is CameraState.OFFLINE)
             self._tracks[camera_id] = t
             return Transition(
-                camera_id, now, CameraState.UNKNOWN, health.state, health.faults, False,
+                camera_id,
+                now,
+                CameraState.UNKNOWN,
+                health.state,
+                health.faults,
+                False,
                 f"first check: {health.summary}",
-            )  # fmt: skip
+            )
         t.fails = t.fails + 1 if health.state is CameraState.OFFLINE else 0
         changed = self._settle(t, health, now)
         if changed == "state":
@@ -119,10 +124,15 @@ class Tracker:
             if not t.flapping and len(t.changes) >= self._rules.flap_transitions:
                 t.flapping = True
                 return Transition(
-                    camera_id, now, t.state, t.state, t.faults, True,
+                    camera_id,
+                    now,
+                    t.state,
+                    t.state,
+                    t.faults,
+                    True,
                     f"flapping: {len(t.changes)} state changes within "
                     f"{self._rules.flap_window_s:.0f} s; state held",
-                )  # fmt: skip
+                )
         if t.flapping:
             calm_since = t.last_change or t.since or now
             if (now - calm_since).total_seconds() < self._rules.flap_window_s:
