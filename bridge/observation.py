@@ -69,3 +69,31 @@ class Observation:
     onvif_auth: LayerResult | None = None
     device: DeviceInfo | None = None
     expected_serial: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """One ONVIF media profile, as far as onboarding needs it (``None``: not stated)."""
+
+    token: str
+    name: str = ""
+    encoding: str | None = None  # "H264", "H265", "JPEG", …
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OnboardResult:
+    """What ONVIF onboarding learnt about a camera, cached in the store.
+
+    The URIs already point at the camera's configured host (never at an address the camera
+    handed out) and carry no credentials.  ``stream_uri`` belongs to the first profile.
+    ``services`` are the namespaces of the ONVIF services the camera offers, sorted.
+    """
+
+    device: DeviceInfo
+    profiles: tuple[Profile, ...] = ()
+    stream_uri: str | None = None
+    snapshot_uri: str | None = None
+    services: tuple[str, ...] = ()

@@ -18,8 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bridge.model import CameraLink, CameraRecord, CameraState, CameraView, GridCell
 from bridge.model import Mapping as CameraMapping
+from bridge.observation import OnboardResult
 from bridge.secretbox import SecretBox
-from bridge.store import cameras, grid, links, monitoring, states
+from bridge.store import cameras, grid, links, monitoring, onvif, states
 from bridge.store.cameras import ImportCounts
 from bridge.store.common import utcnow
 from bridge.store.engine import (
@@ -300,3 +301,33 @@ class Store:
         """Record the time of the latest check of many cameras in one transaction."""
         async with self._transaction("check times not recorded", write=True) as conn:
             await monitoring.touch_checked(conn, checked)
+
+    # --- ONVIF onboarding -----------------------------------------------------------------
+
+    async def save_onboarding(self, camera_id: str, result: OnboardResult, at: datetime) -> None:
+        """Store ``result`` as the camera's ONVIF onboarding made at ``at`` (timezone-aware),
+        replacing any earlier one.  Raises `UnknownCameraError` (and stores nothing) when
+        the camera is not stored."""
+        async with self._transaction("onboarding not saved", write=True) as conn:
+            await onvif.save_onboarding(conn, camera_id, result, at)
+
+    async def get_onboarding(self, camera_id: str) -> tuple[OnboardResult, datetime] | None:
+        """The camera's last ONVIF onboarding and when it was made; None when it has none
+        (or the camera is unknown)."""
+        async with self._transaction("onboarding not read") as conn:
+            return await onvif.get_onboarding(conn, camera_id)
+
+    async def onboarding_due(self, camera_ids: Collection[str] | None = None) -> set[str]:
+        """Ids of the cameras that need ONVIF onboarding: never onboarded, or changed by an
+        inventory import (``updated_at``) after their last onboarding.  Cameras without a
+        host are never due.  ``camera_ids`` limits the answer to those cameras (None: all)."""
+        if isinstance(camera_ids, str):
+            raise TypeError("camera_ids is a collection of ids, not one id")
+        async with self._transaction("cameras due for onboarding not read") as conn:
+            return await onvif.onboarding_due(conn, camera_ids)
+
+    async def forget_onboarding(self, camera_id: str) -> bool:
+        """Drop the camera's onboarding (e.g. when its serial changed: the device was
+        replaced), so that it is due again.  True when there was one."""
+        async with self._transaction("onboarding not forgotten", write=True) as conn:
+            return await onvif.forget_onboarding(conn, camera_id)

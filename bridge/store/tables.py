@@ -151,6 +151,30 @@ class CameraStateRow(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
+class CameraOnvifRow(Base):
+    """What ONVIF onboarding learnt about a camera (`bridge.observation.OnboardResult`).
+
+    Replaced whole at each onboarding; gone with the camera.  URIs are pinned to the
+    camera's configured host and hold no credentials.
+    """
+
+    __tablename__ = "camera_onvif"
+
+    camera_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("cameras.id", ondelete="CASCADE"), primary_key=True
+    )
+    manufacturer: Mapped[str] = mapped_column(Text)
+    model: Mapped[str] = mapped_column(Text)
+    firmware: Mapped[str] = mapped_column(Text)
+    serial: Mapped[str] = mapped_column(Text)
+    hardware_id: Mapped[str] = mapped_column(Text)
+    stream_uri: Mapped[str | None] = mapped_column(Text)
+    snapshot_uri: Mapped[str | None] = mapped_column(Text)
+    profiles: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    services: Mapped[list[str]] = mapped_column(JSON)
+    onboarded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class TransitionRow(Base):
     """Append-only log of state changes.  No foreign key: history survives camera removal."""
 
@@ -230,6 +254,7 @@ grid_cells_t = _table(GridCellRow)
 cameras_t = _table(CameraRow)
 camera_links_t = _table(CameraLinkRow)
 camera_state_t = _table(CameraStateRow)
+camera_onvif_t = _table(CameraOnvifRow)
 transitions_t = _table(TransitionRow)
 work_orders_t = _table(WorkOrderRow)
 work_order_cameras_t = _table(WorkOrderCameraRow)

@@ -28,6 +28,7 @@ TABLES = {
     "work_order_cameras",
     "work_order_events",
     "outbox",
+    "camera_onvif",
 }
 
 
@@ -40,7 +41,7 @@ async def test_migrations_create_every_table_and_rerun_as_no_op(
     async with Store(store_url, secret_box) as store:
         assert await store.camera_ids() == {make_camera(1).id}
     assert [tuple(r) for r in await raw_sql("SELECT version_num FROM alembic_version")] == [
-        ("0001",)
+        ("0002",)
     ]
 
 
