@@ -98,11 +98,18 @@ def judge(obs: Observation, rules: VerdictRules) -> CameraHealth:
     notes: list[str] = []
     faults: set[str] = set()
 
-    if not any(_answered(layer) for layer in ran.values()):
-        first = next(iter(ran.values()))
-        return CameraHealth(
-            CameraState.OFFLINE, ("unreachable",), f"no answer: {first.detail or first.error}"
-        )
+    # The service layers decide whether the camera answers; plain TCP connects only decide
+    # when no service layer ran, and otherwise explain (a hung camera still accepts TCP).
+    services = [
+        layer for k in ("rtsp", "onvif_time", "onvif_auth") if (layer := layers[k]) is not None
+    ]
+    deciding = services or list(ran.values())
+    if not any(_answered(layer) for layer in deciding):
+        first = deciding[0]
+        summary = f"no answer: {first.detail or first.error}"
+        if services and any(layer.ok for layer in (obs.rtsp_tcp, obs.onvif_tcp) if layer):
+            summary += "; its ports accept connections but no service answers (hung?)"
+        return CameraHealth(CameraState.OFFLINE, ("unreachable",), summary)
 
     rtsp = obs.rtsp
     if rtsp is not None:

@@ -57,6 +57,12 @@ async def config_example(args: argparse.Namespace, _: Settings) -> int:
     return 0
 
 
+async def simulate(args: argparse.Namespace, _: Settings) -> int:
+    from bridge.simulator.run import run_simulate  # the simulator is not needed elsewhere
+
+    return await run_simulate(args.inventory, args.faults, args.control)
+
+
 async def secret_key_new(args: argparse.Namespace, _: Settings) -> int:
     _say(Fernet.generate_key().decode())
     return 0

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge import __version__
-from bridge.cli import commands
+from bridge.cli import check, commands
 from bridge.cli.output import FORMATS
 from bridge.logs import setup_logging
 from bridge.settings import DEFAULT_CONFIG_PATH, ConfigError, Settings, load_settings
@@ -89,6 +89,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grid", help="township, village or grid code: everything below it")
     p.add_argument("--state", choices=["unknown", "online", "degraded", "offline"])
     p.set_defaults(handler=commands.cameras_list)
+
+    p = sub.add_parser("check", parents=[common, fmt], help="check one camera now, every layer")
+    p.add_argument("camera_id", help="the camera's 20-digit ID")
+    p.set_defaults(handler=check.check_command)
+
+    p = sub.add_parser(
+        "simulate", parents=[common], help="serve simulated cameras of an inventory (127.x.y.z)"
+    )
+    p.add_argument("--inventory", type=Path, required=True, help="inventory file (CSV or XLSX)")
+    p.add_argument("--faults", type=Path, help="JSON: camera ID → fault kind or {kind, …}")
+    p.add_argument("--control", default="127.0.0.1:9554", help="HOST:PORT of the fault control API")
+    p.set_defaults(handler=commands.simulate, needs_settings=False)
     return parser
 
 
@@ -102,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config_path = DEFAULT_CONFIG_PATH
     args.config = config_path
     if not getattr(args, "needs_settings", True):
-        setup_logging("DEBUG" if args.verbose else "WARNING", json_lines=False)
+        setup_logging("DEBUG" if args.verbose else "INFO", json_lines=False)
         return asyncio.run(handler(args, Settings()))
     try:
         settings = load_settings(config_path)

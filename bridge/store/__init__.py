@@ -326,6 +326,11 @@ class Store:
         async with self._transaction("cameras due for onboarding not read") as conn:
             return await onvif.onboarding_due(conn, camera_ids)
 
+    async def onboarded(self) -> dict[str, tuple[str, str | None]]:
+        """camera id → (recorded serial, stream URI) of every onboarded camera."""
+        async with self._transaction("onboardings not read") as conn:
+            return await onvif.onboarded(conn)
+
     async def forget_onboarding(self, camera_id: str) -> bool:
         """Drop the camera's onboarding (e.g. when its serial changed: the device was
         replaced), so that it is due again.  True when there was one."""

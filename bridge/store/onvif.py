@@ -119,3 +119,10 @@ async def forget_onboarding(conn: AsyncConnection, camera_id: str) -> bool:
     t = camera_onvif_t
     done = await conn.execute(delete(t).where(t.c.camera_id == camera_id))
     return int(getattr(done, "rowcount", 0) or 0) > 0
+
+
+async def onboarded(conn: AsyncConnection) -> dict[str, tuple[str, str | None]]:
+    """camera id → (recorded serial, stream URI) for every onboarded camera, in one query."""
+    t = camera_onvif_t
+    rows = await conn.execute(select(t.c.camera_id, t.c.serial, t.c.stream_uri))
+    return {camera_id: (serial or "", uri) for camera_id, serial, uri in rows}

@@ -94,3 +94,11 @@ def test_tcp_only_camera() -> None:
 def test_no_layer_is_a_bug() -> None:
     with pytest.raises(ValueError, match="no check layer"):
         judge(obs(), RULES)
+
+
+def test_hung_camera_accepting_tcp_is_offline_and_says_so() -> None:
+    health = judge(
+        obs(rtsp_tcp=OK, onvif_tcp=OK, rtsp=fail("timeout"), onvif_time=fail("timeout")), RULES
+    )
+    assert (health.state, health.faults) == (CameraState.OFFLINE, ("unreachable",))
+    assert "accept connections" in health.summary
