@@ -13,24 +13,17 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
 from sqlalchemy.engine import make_url
 
 from bridge.secretbox import SecretBox
 from bridge.store import Store, sqlite_url
+from tests.support import peer_missing
 
 PG_DSN_ENV = "GRIDBRIDGE_TEST_PG_DSN"
 DEFAULT_PG_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_CONNECT_TIMEOUT_S = 5.0
-
-
-def peer_missing(reason: str) -> NoReturn:
-    """Skip the test, or fail it under ``CI=true`` (the project's rule for real peers)."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (CI=true: tests needing a real peer fail instead of skipping)")
-    pytest.skip(reason)
 
 
 @asynccontextmanager

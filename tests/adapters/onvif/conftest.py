@@ -27,13 +27,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
 from aiohttp import web
 from lxml import etree
 
 from adapters.onvif_soap import OnvifHeartbeat, OnvifTarget
+from tests.support import peer_missing
 
 REPO = Path(__file__).resolve().parents[3]
 PEERS_PYTHON = REPO / ".venv-peers" / "bin" / "python"
@@ -50,13 +50,6 @@ NAMESPACES = (
 )
 
 RawHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-
-
-def peer_missing(reason: str) -> NoReturn:
-    """Skip, or fail under ``CI=true`` (the project's rule for real peers; as tests/conftest)."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (CI=true: tests needing a real peer fail instead of skipping)")
-    pytest.skip(reason)
 
 
 # --- SOAP text -------------------------------------------------------------------------------

@@ -28,9 +28,11 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import pytest
+
+from tests.support import peer_missing
 
 USER = "admin"
 PASSWORD = "pa:ss@w#rd"  # the characters camera passwords really contain
@@ -46,13 +48,6 @@ VIDEO_SDP = (
     "m=audio 0 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n"
 )
 AUDIO_ONLY_SDP = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 0 RTP/AVP 0\r\n"
-
-
-def peer_missing(reason: str) -> NoReturn:
-    """Skip the test, or fail it under ``CI=true`` (same rule as tests/conftest.py)."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (CI=true: tests needing a real peer fail instead of skipping)")
-    pytest.skip(reason)
 
 
 def _hash(algorithm: str) -> Callable[[str], str]:
