@@ -18,7 +18,7 @@ Publish and log on transitions, never on every check (STYLE 8).
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from bridge.model import CameraState
@@ -64,7 +64,7 @@ class _Track:
     candidate: CameraState | None = None
     streak: int = 0
     fails: int = 0  # offline verdicts in a row, whatever was published
-    changes: deque[datetime] = field(default_factory=deque)
+    changes: deque[datetime] | None = None  # made at the first change (most never change)
     last_change: datetime | None = None
 
 
@@ -120,8 +120,8 @@ class Tracker:
         t.fails = t.fails + 1 if health.state is CameraState.OFFLINE else 0
         changed = self._settle(t, health, now)
         if changed == "state":
-            self._count_change(t, now)
-            if not t.flapping and len(t.changes) >= self._rules.flap_transitions:
+            recent = self._count_change(t, now)
+            if not t.flapping and recent >= self._rules.flap_transitions:
                 t.flapping = True
                 return Transition(
                     camera_id,
@@ -130,7 +130,7 @@ class Tracker:
                     t.state,
                     t.faults,
                     True,
-                    f"flapping: {len(t.changes)} state changes within "
+                    f"flapping: {recent} state changes within "
                     f"{self._rules.flap_window_s:.0f} s; state held",
                 )
         if t.flapping:
@@ -138,7 +138,7 @@ class Tracker:
             if (now - calm_since).total_seconds() < self._rules.flap_window_s:
                 return None
             t.flapping = False
-            t.changes.clear()
+            t.changes = None
             return self._publish(camera_id, t, now, "flapping ended", force=True)
         if changed is None:
             return None
@@ -164,11 +164,15 @@ class Tracker:
         t.candidate, t.streak = None, 0
         return "state"
 
-    def _count_change(self, t: _Track, now: datetime) -> None:
+    def _count_change(self, t: _Track, now: datetime) -> int:
+        """Note a state change; how many fall within the flapping window."""
         t.last_change = now
+        if t.changes is None:
+            t.changes = deque()
         t.changes.append(now)
-        while t.changes and (now - t.changes[0]).total_seconds() > self._rules.flap_window_s:
+        while (now - t.changes[0]).total_seconds() > self._rules.flap_window_s:
             t.changes.popleft()
+        return len(t.changes)
 
     def _publish(
         self, camera_id: str, t: _Track, now: datetime, why: str, force: bool = False
