@@ -55,6 +55,8 @@ class Scheduler:
         self._running: set[str] = set()
         self._again: set[str] = set()
         self._wake = asyncio.Event()
+        self._draining = False
+        self._idle = asyncio.Event()  # set when the last running check ends
         self.in_flight = 0
         self.peak_in_flight = 0
         self.completed = 0
@@ -89,10 +91,25 @@ class Scheduler:
     def __len__(self) -> int:
         return len(self._host_of)
 
+    async def drain(self, deadline_s: float) -> int:
+        """Start no more checks and wait up to ``deadline_s`` for the running ones to end.
+        Returns how many were still running at the deadline (they are then cancelled by the
+        caller cancelling ``run``)."""
+        self._draining = True
+        self._wake.set()
+        if self._running:
+            self._idle.clear()
+            try:
+                async with asyncio.timeout(deadline_s):
+                    await self._idle.wait()
+            except TimeoutError:
+                pass
+        return len(self._running)
+
     async def run(self) -> None:
-        """Start due checks until cancelled."""
+        """Start due checks until cancelled (or, after ``drain``, no more)."""
         async with asyncio.TaskGroup() as tasks:
-            while True:
+            while not self._draining:
                 now = self._clock()
                 while self._heap and self._heap[0][0] <= now:
                     due, camera_id = heapq.heappop(self._heap)
@@ -128,7 +145,9 @@ class Scheduler:
         finally:
             self.completed += 1
             self._running.discard(camera_id)
-        if camera_id in self._host_of:
+            if not self._running:
+                self._idle.set()
+        if camera_id in self._host_of and not self._draining:
             if camera_id in self._again:
                 self._again.discard(camera_id)
                 delay = 0.0

@@ -113,3 +113,24 @@ async def test_recheck_and_remove() -> None:
         await task
     assert calls == {"a": 1, "b": 1}
     assert len(scheduler) == 1
+
+
+async def test_drain_lets_running_checks_finish_and_starts_no_more() -> None:
+    started: list[str] = []
+    finished: list[str] = []
+
+    async def job(camera_id: str) -> float:
+        started.append(camera_id)
+        await asyncio.sleep(0.2)
+        finished.append(camera_id)
+        return 0.01
+
+    scheduler = Scheduler(job, concurrency=10, per_host=1, deadline_s=5, retry_s=0.01)
+    for n in range(3):
+        scheduler.schedule(f"c{n}", f"h{n}", 0)
+    task = asyncio.create_task(scheduler.run())
+    await asyncio.sleep(0.05)
+    assert await scheduler.drain(2.0) == 0
+    await asyncio.wait_for(task, 1.0)  # run() returns once drained
+    assert sorted(finished) == ["c0", "c1", "c2"]
+    assert len(started) == 3
