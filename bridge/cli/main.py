@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge import __version__
-from bridge.cli import check, commands
+from bridge.cli import accounts, check, commands
 from bridge.cli.output import FORMATS
 from bridge.logs import setup_logging
 from bridge.settings import DEFAULT_CONFIG_PATH, ConfigError, Settings, load_settings
@@ -101,6 +101,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--faults", type=Path, help="JSON: camera ID → fault kind or {kind, …}")
     p.add_argument("--control", default="127.0.0.1:9554", help="HOST:PORT of the fault control API")
     p.set_defaults(handler=commands.simulate, needs_settings=False)
+
+    p = sub.add_parser(
+        "broker-accounts",
+        parents=[common],
+        help="Mosquitto ACL, password file and workstation accounts from the grid map",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="directory for acl, passwd and accounts.csv (the passwords, mode 0600)",
+    )
+    p.add_argument(
+        "--bridge-user",
+        help="the daemon's broker account (default: mqtt.username, else gridbridge)",
+    )
+    p.add_argument(
+        "--password-length", type=int, default=24, help="length of new passwords, 12 to 128"
+    )
+    p.add_argument(
+        "--rotate",
+        nargs="*",
+        metavar="ACCOUNT",
+        help="new passwords for every account, or for the accounts named",
+    )
+    p.add_argument("--format", choices=["table", "json"], default="table", help="output format")
+    p.set_defaults(handler=accounts.broker_accounts)
     return parser
 
 
