@@ -44,7 +44,9 @@ def test_accepts_a_utf8_byte_order_mark(tmp_path: Path) -> None:
 
 
 def test_reads_the_demo_file() -> None:
-    features = read_grid_file(Path("/work/shared/data/district-demo/grid.geojson"))
+    features = read_grid_file(
+        Path(__file__).resolve().parents[2] / "bridge" / "demo" / "district" / "grid.geojson"
+    )
     assert len(features) == 276
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from adapters.inventory_file import InventoryFileError, RawTable, read_table
 
-DEMO = Path(__file__).resolve().parents[2] / "config" / "district-demo"
+DEMO = Path(__file__).resolve().parents[2] / "bridge" / "demo" / "district"
 HEADER = ["设备编码", "设备名称", "IP地址", "经度", "纬度", "坐标系"]
 ROW = ["41990100011326000001", "郭塘村渡口2号", "127.20.0.1", "114.132120", "32.082641", "WGS84"]
 

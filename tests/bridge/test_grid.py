@@ -16,7 +16,7 @@ from bridge.coords import parse_crs, to_wgs84
 from bridge.grid import GridIndex, GridProblem, validate_cells
 from bridge.model import GridCell, Level
 
-DEMO = Path("/work/shared/data/district-demo")
+DEMO = Path(__file__).resolve().parents[2] / "bridge" / "demo" / "district"
 DEMO_GRID = DEMO / "grid.geojson"
 
 

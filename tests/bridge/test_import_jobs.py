@@ -13,7 +13,7 @@ from bridge.model import Mapping
 from bridge.settings import Settings
 from bridge.store import Store
 
-DEMO = Path(__file__).resolve().parents[2] / "config" / "district-demo"
+DEMO = Path(__file__).resolve().parents[2] / "bridge" / "demo" / "district"
 EXPECTED = json.loads((DEMO / "expected.json").read_text(encoding="utf-8"))
 HEADER = "设备编码,设备名称,IP地址,经度,纬度,坐标系,所属网格,关联网格\n"
 

@@ -21,7 +21,7 @@ from bridge.inventory import (
 from bridge.model import CameraRecord, Crs, RowIssue, Severity
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO = ROOT / "config" / "district-demo"
+DEMO = ROOT / "bridge" / "demo" / "district"
 DEMO_HEADER = (
     "设备编码", "设备名称", "IP地址", "RTSP端口", "ONVIF端口", "用户名", "密码", "RTSP地址",
     "经度", "纬度", "坐标系", "所属网格", "重点部位", "上级设备", "安装地址", "厂商", "型号",

@@ -34,7 +34,7 @@ from bridge.model import CameraState, CameraView, Mapping
 
 REPO = Path(__file__).resolve().parents[3]
 SCHEMAS = REPO / "docs" / "schemas"
-DEMO = REPO / "config" / "district-demo"
+DEMO = REPO / "bridge" / "demo" / "district"
 
 T, V, G = "419901001", "419901001002", "419901001002003"
 PATH = GridPath(T, V, G)

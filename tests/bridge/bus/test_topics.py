@@ -20,7 +20,7 @@ from bridge.bus.topics import (
 from bridge.grid import GridIndex, validate_cells
 
 REPO = Path(__file__).resolve().parents[3]
-DEMO_GRID = REPO / "config" / "district-demo" / "grid.geojson"
+DEMO_GRID = REPO / "bridge" / "demo" / "district" / "grid.geojson"
 
 TOWN, VILLAGE, GRID = "419901001", "419901001002", "419901001002003"
 CAM = "41990100011326000001"

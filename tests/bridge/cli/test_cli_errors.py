@@ -9,7 +9,7 @@ import pytest
 
 from bridge.cli.main import main
 
-DEMO = Path(__file__).resolve().parents[3] / "config" / "district-demo"
+DEMO = Path(__file__).resolve().parents[3] / "bridge" / "demo" / "district"
 HEADER = "设备编码,设备名称,IP地址,经度,纬度,坐标系,所属网格\n"
 
 

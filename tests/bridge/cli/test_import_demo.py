@@ -15,7 +15,7 @@ import pytest
 
 from bridge.cli.main import main
 
-DEMO = Path(__file__).resolve().parents[3] / "config" / "district-demo"
+DEMO = Path(__file__).resolve().parents[3] / "bridge" / "demo" / "district"
 EXPECTED = json.loads((DEMO / "expected.json").read_text(encoding="utf-8"))
 
 

@@ -66,7 +66,7 @@ def test_same_port_for_rtsp_and_onvif_is_refused() -> None:
 
 
 def test_the_demo_inventory_loads_on_its_own_addresses() -> None:
-    demo = Path(__file__).parents[3] / "config" / "district-demo" / "cameras.csv"
+    demo = Path(__file__).parents[3] / "bridge" / "demo" / "district" / "cameras.csv"
     cameras = load_inventory(demo)
     assert len(cameras) > 1000
     assert all(c.host.startswith("127.20.") for c in cameras)
