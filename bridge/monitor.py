@@ -18,9 +18,10 @@ from datetime import UTC, datetime
 
 from adapters.errors import ProbeError
 from bridge.backoff import BackoffRules, next_delay_s, phase_s
+from bridge.bus.message import Message
 from bridge.checker import Checker, CheckTarget
 from bridge.model import CameraRecord, CameraState
-from bridge.observation import OnboardResult
+from bridge.observation import Observation, OnboardResult
 from bridge.scheduler import Scheduler
 from bridge.settings import Settings
 from bridge.store import Store
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 
 Listener = Callable[[Transition, CameraHealth], Awaitable[None]]
 Onboard = Callable[[CheckTarget], Awaitable[OnboardResult]]
+BusMessages = Callable[[Transition, Observation], Sequence[Message]]
 
 FLUSH_EVERY_S = 0.5
 FLUSH_AT_COUNT = 1000
@@ -78,6 +80,8 @@ class Monitor:
         *,
         listeners: Sequence[Listener] = (),
         onboard: Onboard | None = None,
+        bus: BusMessages | None = None,
+        on_written: Callable[[], None] = lambda: None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         rand: Callable[[], float] = random.random,
     ) -> None:
@@ -87,6 +91,9 @@ class Monitor:
         self._settings = settings
         self._listeners = list(listeners)
         self._onboard = onboard
+        self._bus = bus
+        self._on_written = on_written
+        self._messages: list[Message] = []
         self._onboard_failed: dict[str, float] = {}
         self._reonboarded: set[str] = set()
         self._now = now
@@ -160,6 +167,37 @@ class Monitor:
         log.info("monitoring %d cameras every %.0f s", len(self._targets), interval)
         return len(self._targets)
 
+    async def reload(self) -> tuple[int, int]:
+        """Re-read the cameras after an import: new ones are scheduled at their phase, removed
+        ones dropped, changed ones (address, credentials) checked with their new details from
+        the next check on.  Returns (added, removed)."""
+        records, _ = await self._store.monitor_records()
+        onboarded = await self._store.onboarded()
+        interval = self._settings.probe.interval_s
+        seen: set[str] = set()
+        added = 0
+        for record in records:
+            serial, stream_uri = onboarded.get(record.id, (None, None))
+            target = check_target(
+                record,
+                self._settings,
+                expected_serial=serial or None,
+                stream_path=url_path(stream_uri) if stream_uri else None,
+            )
+            if target is None:
+                continue
+            seen.add(record.id)
+            if record.id not in self._targets:
+                added += 1
+                self.scheduler.schedule(record.id, target.host, phase_s(record.id, interval))
+            self._targets[record.id] = target
+        removed = [c for c in self._targets if c not in seen]
+        for camera_id in removed:
+            del self._targets[camera_id]
+            self.scheduler.remove(camera_id)
+            self._tracker.forget(camera_id)
+        return added, len(removed)
+
     def target(self, camera_id: str) -> CheckTarget | None:
         return self._targets.get(camera_id)
 
@@ -197,7 +235,7 @@ class Monitor:
         auth[camera_id] = auth.get(camera_id, 0) + 1 if "auth_failed" in health.faults else 0
         transition = self._tracker.observe(camera_id, health, obs.at)
         if transition is not None:
-            await self._announce(transition, health)
+            await self._announce(transition, health, obs)
         return next_delay_s(
             self._backoff,
             failures_in_a_row=self._tracker.failures_in_a_row(camera_id),
@@ -205,7 +243,7 @@ class Monitor:
             rand=self._rand(),
         )
 
-    async def _announce(self, t: Transition, health: CameraHealth) -> None:
+    async def _announce(self, t: Transition, health: CameraHealth, obs: Observation) -> None:
         if t.from_state is CameraState.UNKNOWN:
             self.first_states += 1
             log.debug("camera %s: first state %s %s", t.camera_id, t.to_state, t.faults)
@@ -230,6 +268,8 @@ class Monitor:
                 {"summary": health.summary},
             )
         )
+        if self._bus is not None:
+            self._messages.extend(self._bus(t, obs))
         if len(self._pending) >= FLUSH_AT_COUNT:
             self._flush_now.set()
         for listener in self._listeners:
@@ -278,7 +318,11 @@ class Monitor:
                 result = await onboard(target)
             except ProbeError as exc:
                 self._onboard_failed[camera_id] = asyncio.get_running_loop().time()
-                log.info(
+                # A login refused needs a person; a camera without ONVIF (or offline) does not,
+                # and its state already says it is unreachable.
+                level = logging.WARNING if exc.code == "auth_failed" else logging.DEBUG
+                log.log(
+                    level,
                     "camera %s: ONVIF onboarding failed (%s); retry in %.0f min",
                     camera_id,
                     exc,
@@ -317,14 +361,19 @@ class Monitor:
 
     async def _flush_transitions(self) -> None:
         batch, self._pending = self._pending, []
-        if not batch:
+        messages, self._messages = self._messages, []
+        if not batch and not messages:
             return
         try:
-            await self._store.record_transitions(batch)
+            await self._store.record_transitions(batch, messages)
         except Exception:
             # Keep them for the next try: a state change must not be lost (DESIGN §4).
             self._pending[:0] = batch
+            self._messages[:0] = messages
             log.exception("could not record %d transitions; will retry", len(batch))
+            return
+        if messages:
+            self._on_written()
 
     async def _flush_checked(self) -> None:
         checked, self._checked = self._checked, {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from typing import Any
 
@@ -55,6 +56,28 @@ async def config_show(args: argparse.Namespace, settings: Settings) -> int:
 async def config_example(args: argparse.Namespace, _: Settings) -> int:
     sys.stdout.write(example_toml())
     return 0
+
+
+async def run_daemon(args: argparse.Namespace, settings: Settings) -> int:
+    from bridge.app import Daemon, install_signal_handlers
+    from bridge.bus.connection import BusConfigError
+    from bridge.bus.embedded import EmbeddedBrokerError
+
+    stop = asyncio.Event()
+    install_signal_handlers(stop)
+    try:
+        await Daemon(settings).run(stop)
+    except (StoreError, SecretError, BusConfigError, EmbeddedBrokerError) as exc:
+        raise UserError(str(exc), 1) from None
+    return 0
+
+
+async def demo(args: argparse.Namespace, _: Settings) -> int:
+    from bridge.demo.run import run_demo
+
+    if args.cameras is not None and not 1 <= args.cameras <= 20000:
+        raise UserError("--cameras must be between 1 and 20000")
+    return await run_demo(args.cameras, args.keep)
 
 
 async def simulate(args: argparse.Namespace, _: Settings) -> int:

@@ -102,6 +102,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--control", default="127.0.0.1:9554", help="HOST:PORT of the fault control API")
     p.set_defaults(handler=commands.simulate, needs_settings=False)
 
+    p = sub.add_parser("run", parents=[common], help="the daemon")
+    p.set_defaults(handler=commands.run_daemon)
+
+    p = sub.add_parser(
+        "demo",
+        parents=[common],
+        help="simulated cameras + embedded broker + SQLite + the daemon, in one command",
+    )
+    p.add_argument(
+        "--cameras", type=int, help="N generated cameras instead of the sample district's list"
+    )
+    p.add_argument("--keep", type=Path, help="directory for the demo's data (default: temporary)")
+    p.set_defaults(handler=commands.demo, needs_settings=False)
+
     p = sub.add_parser(
         "broker-accounts",
         parents=[common],

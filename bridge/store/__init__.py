@@ -16,11 +16,12 @@ from typing import Any, Self
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bridge.bus.message import Message
 from bridge.model import CameraLink, CameraRecord, CameraState, CameraView, GridCell
 from bridge.model import Mapping as CameraMapping
 from bridge.observation import OnboardResult
 from bridge.secretbox import SecretBox
-from bridge.store import cameras, grid, links, monitoring, onvif, states
+from bridge.store import cameras, grid, links, monitoring, onvif, outbox, states
 from bridge.store.cameras import ImportCounts
 from bridge.store.common import utcnow
 from bridge.store.engine import (
@@ -290,12 +291,21 @@ class Store:
         async with self._transaction("camera states not read") as conn:
             return await monitoring.state_rows(conn)
 
-    async def record_transitions(self, batch: Sequence[monitoring.TransitionRecord]) -> int:
-        """Append a batch of transitions and set each camera's current state, in one
-        transaction (``since`` moves only when the state changed).  Cameras no longer stored
-        are skipped but their transitions logged.  Returns how many states were set."""
+    async def record_transitions(
+        self,
+        batch: Sequence[monitoring.TransitionRecord],
+        messages: Sequence[Message] = (),
+    ) -> int:
+        """Append a batch of transitions, set each camera's current state (``since`` moves
+        only when the state changed) and put ``messages`` (their statuses for the bus) into
+        the outbox — all in one transaction, so a state change is never recorded without its
+        message, nor published without being recorded.  Cameras no longer stored are skipped
+        but their transitions logged.  Returns how many states were set."""
         async with self._transaction("transitions not recorded", write=True) as conn:
-            return await monitoring.record_transitions(conn, batch)
+            applied = await monitoring.record_transitions(conn, batch)
+            if messages:
+                await outbox.enqueue(conn, messages, self._now())
+            return applied
 
     async def touch_checked(self, checked: Sequence[tuple[str, datetime]]) -> None:
         """Record the time of the latest check of many cameras in one transaction."""
@@ -336,3 +346,30 @@ class Store:
         replaced), so that it is due again.  True when there was one."""
         async with self._transaction("onboarding not forgotten", write=True) as conn:
             return await onvif.forget_onboarding(conn, camera_id)
+
+    # --- bus outbox (DESIGN §4) -------------------------------------------------------------
+
+    async def enqueue(self, messages: Sequence[Message]) -> int:
+        """Append ``messages`` to the bus outbox, in order, in one transaction; returns how
+        many.  To write them with another change atomically, call
+        `bridge.store.outbox.enqueue` with that transaction's connection instead."""
+        async with self._transaction("bus messages not queued", write=True) as conn:
+            return await outbox.enqueue(conn, messages, self._now())
+
+    async def pending(self, limit: int, after: int | None = None) -> list[tuple[int, Message]]:
+        """Up to ``limit`` unsent outbox messages, lowest id first, as ``(id, message)``;
+        with ``after``, only those of a higher id."""
+        async with self._transaction("bus outbox not read") as conn:
+            return await outbox.pending(conn, limit, after)
+
+    async def mark_sent(self, ids: Sequence[int], at: datetime) -> int:
+        """Mark outbox rows ``ids`` sent at ``at`` (timezone-aware); returns how many
+        changed (rows already sent are left as they are)."""
+        async with self._transaction("bus messages not marked sent", write=True) as conn:
+            return await outbox.mark_sent(conn, ids, at)
+
+    async def prune_sent(self, older_than: datetime) -> int:
+        """Delete outbox rows sent before ``older_than``; returns how many.  Unsent rows
+        are never deleted."""
+        async with self._transaction("bus outbox not pruned", write=True) as conn:
+            return await outbox.prune_sent(conn, older_than)
