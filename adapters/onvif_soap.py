@@ -181,10 +181,17 @@ class OnvifHeartbeat:
         already started."""
         if self._session is not None:
             raise RuntimeError("OnvifHeartbeat is already started")
-        connector = aiohttp.TCPConnector(
-            limit=self._limit,
-            limit_per_host=self._limit_per_host,
-            keepalive_timeout=self._keepalive_timeout_s,
+        # keepalive_timeout_s <= 0: one connection per call.  A daemon that checks each camera
+        # every 30 s cannot reuse a connection kept 15 s, and idle ones cost a socket each
+        # (aiohttp's limit counts only connections in use): 20,000 cameras → 20,000 fds.
+        connector = (
+            aiohttp.TCPConnector(limit=self._limit, force_close=True)
+            if self._keepalive_timeout_s <= 0
+            else aiohttp.TCPConnector(
+                limit=self._limit,
+                limit_per_host=self._limit_per_host,
+                keepalive_timeout=self._keepalive_timeout_s,
+            )
         )
         self._session = aiohttp.ClientSession(
             connector=connector,

@@ -31,7 +31,7 @@ import asyncio
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Final, Literal, Protocol
+from typing import Final, Literal, Protocol, cast
 
 from adapters.errors import AuthFailed, ProbeTimeout, ProtocolFailure, Unreachable
 from adapters.http_auth import (
@@ -126,8 +126,8 @@ class _Connection(asyncio.BufferedProtocol):
         self.close_cause: BaseException | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # Not an isinstance check: uvloop's transports are not asyncio.Transport subclasses.
+        self.transport = cast(asyncio.Transport, transport)
 
     def get_buffer(self, sizehint: int) -> memoryview:
         try:

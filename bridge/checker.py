@@ -65,9 +65,16 @@ class Checker:
         self._now = now
 
     async def check(
-        self, cam: CheckTarget, *, with_device: bool = False, with_tcp: bool = False
+        self,
+        cam: CheckTarget,
+        *,
+        with_onvif: bool = True,
+        with_device: bool = False,
+        with_tcp: bool = False,
     ) -> Observation:
-        """Every layer that applies, in turn; ``with_tcp`` adds plain connects (diagnosis)."""
+        """The layers that apply, in turn.  ONVIF runs when ``with_onvif`` or when the RTSP (or
+        TCP) layer failed — then it tells a dead camera from a dead stream service.
+        ``with_device`` adds the authenticated call, ``with_tcp`` plain connects (diagnosis)."""
         at = self._now()
         rtsp_tcp = onvif_tcp = rtsp = None
         sdp: SdpInfo | None = None
@@ -80,7 +87,10 @@ class Checker:
         onvif_time = onvif_auth = None
         offset: float | None = None
         device: DeviceInfo | None = None
-        if cam.onvif:
+        stream_failed = (rtsp is not None and not rtsp.ok) or (
+            rtsp is None and rtsp_tcp is not None and not rtsp_tcp.ok
+        )
+        if cam.onvif and (with_onvif or with_device or stream_failed):
             target = OnvifTarget(
                 cam.host, cam.onvif_port, cam.username or "", cam.password or "", ONVIF_DEVICE_PATH
             )

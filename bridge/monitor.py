@@ -21,7 +21,7 @@ from bridge.backoff import BackoffRules, next_delay_s, phase_s
 from bridge.bus.message import Message
 from bridge.checker import Checker, CheckTarget
 from bridge.model import CameraRecord, CameraState
-from bridge.observation import Observation, OnboardResult
+from bridge.observation import DeviceInfo, LayerResult, Observation, OnboardResult
 from bridge.scheduler import Scheduler
 from bridge.settings import Settings
 from bridge.store import Store
@@ -124,6 +124,8 @@ class Monitor:
         self._targets: dict[str, CheckTarget] = {}
         self._auth_failures: dict[str, int] = {}
         self._device_checked: dict[str, float] = {}
+        self._onvif_seen: dict[str, tuple[float, LayerResult, float | None]] = {}
+        self._device_seen: dict[str, tuple[LayerResult, DeviceInfo | None]] = {}
         self._pending: list[TransitionRecord] = []
         self._checked: dict[str, datetime] = {}
         self._flush_now = asyncio.Event()
@@ -196,6 +198,14 @@ class Monitor:
             del self._targets[camera_id]
             self.scheduler.remove(camera_id)
             self._tracker.forget(camera_id)
+            for memo in (
+                self._onvif_seen,
+                self._device_seen,
+                self._device_checked,
+                self._auth_failures,
+                self._onboard_failed,
+            ):
+                memo.pop(camera_id, None)
         return added, len(removed)
 
     def target(self, camera_id: str) -> CheckTarget | None:
@@ -225,9 +235,18 @@ class Monitor:
             and loop_now - self._device_checked.get(camera_id, -1e18)
             >= self._settings.probe.device_interval_s
         )
-        obs = await self._checker.check(target, with_device=device_due)
+        onvif_seen = self._onvif_seen.get(camera_id)
+        # ONVIF is asked every onvif_interval_s, and at every check while its last answer
+        # was bad (so a recovery shows at once).
+        onvif_due = (
+            onvif_seen is None
+            or not onvif_seen[1].ok
+            or loop_now - onvif_seen[0] >= self._settings.probe.onvif_interval_s
+        )
+        obs = await self._checker.check(target, with_onvif=onvif_due, with_device=device_due)
         if device_due and obs.onvif_time is not None and obs.onvif_time.ok:
             self._device_checked[camera_id] = loop_now
+        obs = self._with_last_onvif(camera_id, obs, loop_now)
         self.checks += 1
         health = judge(obs, self._verdict)
         self._checked[camera_id] = obs.at
@@ -242,6 +261,25 @@ class Monitor:
             auth_failures_in_a_row=auth[camera_id],
             rand=self._rand(),
         )
+
+    def _with_last_onvif(self, camera_id: str, obs: Observation, loop_now: float) -> Observation:
+        """Remember what the ONVIF layers saw; fill in the last of it when they did not run
+        this time, so a fault seen by ONVIF (clock, serial, service) stays until ONVIF says
+        otherwise instead of flickering with the cadence."""
+        if obs.onvif_time is not None:
+            self._onvif_seen[camera_id] = (loop_now, obs.onvif_time, obs.clock_offset_s)
+        elif (seen := self._onvif_seen.get(camera_id)) is not None:
+            obs = replace(obs, onvif_time=seen[1], clock_offset_s=seen[2])
+        if obs.onvif_auth is not None:
+            self._device_seen[camera_id] = (obs.onvif_auth, obs.device)
+        elif (
+            # Only while the camera answers: an old answer must not make a dead camera alive.
+            obs.onvif_time is not None
+            and obs.onvif_time.ok
+            and (device := self._device_seen.get(camera_id)) is not None
+        ):
+            obs = replace(obs, onvif_auth=device[0], device=device[1])
+        return obs
 
     async def _announce(self, t: Transition, health: CameraHealth, obs: Observation) -> None:
         if t.from_state is CameraState.UNKNOWN:

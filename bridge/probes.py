@@ -42,6 +42,7 @@ class Probes:
 async def real_probes(settings: Settings) -> AsyncIterator[Probes]:
     """The adapters, open for as long as the context lasts."""
     timeout_s = settings.probe.timeout_s
-    async with OnvifHeartbeat() as heartbeat:
+    # No keep-alive for the heartbeat: see OnvifHeartbeat.start (idle sockets, never reused).
+    async with OnvifHeartbeat(keepalive_timeout_s=0) as heartbeat:
         checker = Checker(RtspProber(), heartbeat, TcpConnector(), timeout_s)
         yield Probes(checker, timeout_s * ONBOARD_TIMEOUT_FACTOR)

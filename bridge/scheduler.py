@@ -117,7 +117,7 @@ class Scheduler:
                         continue  # rescheduled or removed since
                     del self._due[camera_id]
                     self._running.add(camera_id)
-                    tasks.create_task(self._one(camera_id))
+                    tasks.create_task(self._one(camera_id, due))
                 self._wake.clear()
                 wait_s = self._heap[0][0] - now if self._heap else None
                 try:
@@ -126,7 +126,7 @@ class Scheduler:
                 except TimeoutError:
                     pass
 
-    async def _one(self, camera_id: str) -> None:
+    async def _one(self, camera_id: str, due: float) -> None:
         host = self._host_of.get(camera_id, camera_id)
         delay = self._retry_s
         try:
@@ -151,4 +151,7 @@ class Scheduler:
             if camera_id in self._again:
                 self._again.discard(camera_id)
                 delay = 0.0
+            # Counted from when the check was due, not from when it ended: a camera keeps its
+            # phase, and the fleet's rate stays cameras ÷ interval however long checks take.
+            delay = max(0.0, due + delay - self._clock())
             self.schedule(camera_id, self._host_of[camera_id], delay)

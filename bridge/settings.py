@@ -149,6 +149,13 @@ class ProbeSettings(_Section):
         description="Wait after a camera rejected our login several times (cameras lock "
         "accounts after a few failures).",
     )
+    onvif_interval_s: float = Field(
+        300.0,
+        ge=0,
+        le=86400,
+        description="ONVIF GetSystemDateAndTime (ONVIF service, clock) this often; the RTSP "
+        "check runs every interval, and ONVIF too whenever RTSP fails. 0: every check.",
+    )
     device_interval_s: float = Field(
         3600.0,
         ge=60,

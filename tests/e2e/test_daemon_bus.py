@@ -188,7 +188,16 @@ async def test_daemon_publishes_every_camera_and_follows_faults(
                     for c in ids
                 )
 
-            await until(final_view, 30)
+            try:
+                await until(final_view, 30)
+            except AssertionError:
+                st = statuses(seen)
+                got = {
+                    c: (st[want_topic[c]][1]["state"], st[want_topic[c]][1]["faults"])
+                    for c in ids
+                    if want_topic[c] in st
+                }
+                raise AssertionError(f"final view: {got}") from None
             for cam in refusing:
                 assert json.loads(seen[want_topic[cam]].payload)["faults"] == ["auth_failed"]
             assert seen["gb/bridge/state"].payload == b"online"

@@ -68,6 +68,7 @@ SETTINGS = Settings(
         online_after=1,
         max_backoff_s=1,
         concurrency=50,
+        onvif_interval_s=0,
     )
 )
 
@@ -82,7 +83,7 @@ async def wait_for(what: Callable[[], bool], timeout_s: float = 15) -> None:
     deadline = time.monotonic() + timeout_s
     while not what():
         if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
+            raise AssertionError(f"condition not reached in time {what.__doc__ or ''}")
         await asyncio.sleep(0.05)
 
 
