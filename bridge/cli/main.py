@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
@@ -145,6 +146,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _run(job: Coroutine[Any, Any, int]) -> int:
+    """Run ``job`` on uvloop when it is installed (``pip install gridbridge[fast]``) and not
+    turned off with GRIDBRIDGE_UVLOOP=0; else on asyncio's own loop."""
+    factory = None
+    if os.environ.get("GRIDBRIDGE_UVLOOP", "1") != "0":
+        try:
+            import uvloop
+
+            factory = uvloop.new_event_loop
+        except ImportError:
+            pass
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(job)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -156,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.config = config_path
     if not getattr(args, "needs_settings", True):
         setup_logging("DEBUG" if args.verbose else "INFO", json_lines=False)
-        return asyncio.run(handler(args, Settings()))
+        return _run(handler(args, Settings()))
     try:
         settings = load_settings(config_path)
     except ConfigError as exc:
@@ -166,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     setup_logging("DEBUG" if args.verbose else settings.log.level, settings.log.json_lines)
     try:
-        return asyncio.run(handler(args, settings))
+        return _run(handler(args, settings))
     except commands.UserError as exc:
         print(f"gridbridge: {exc}", file=sys.stderr)
         return exc.exit_code
