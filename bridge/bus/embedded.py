@@ -148,6 +148,7 @@ persistence false
 sys_interval 0
 max_queued_messages {max_queued}
 max_inflight_messages 100
+set_tcp_nodelay true
 log_dest stderr
 log_type error
 log_type warning
