@@ -209,9 +209,10 @@ async def _run_mosquitto(
                     stdin=asyncio.subprocess.DEVNULL,
                     stdout=log_file,
                     stderr=log_file,
-                    # Its own process group: a Ctrl-C in the terminal reaches the daemon
-                    # only, which stops the broker after its orderly shutdown.
-                    process_group=0,
+                    # Its own session (so its own process group): a Ctrl-C in the terminal
+                    # reaches the daemon only, which stops the broker after its orderly
+                    # shutdown.  (Not process_group=0: uvloop does not take it.)
+                    start_new_session=True,
                     preexec_fn=_parent_death_signal(),
                 )
             except OSError as exc:
