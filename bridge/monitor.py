@@ -148,8 +148,28 @@ class Monitor:
         for camera_id, row in (await self._store.state_rows()).items():
             if row.state is not CameraState.UNKNOWN:
                 self._tracker.restore(camera_id, row.state, row.faults, row.since, row.flapping)
+        await self._sync_targets(records)
+        log.info(
+            "monitoring %d cameras every %.0f s",
+            len(self._targets),
+            self._settings.probe.interval_s,
+        )
+        return len(self._targets)
+
+    async def reload(self) -> tuple[int, int]:
+        """Re-read the cameras after an import: new ones are scheduled at their phase, removed
+        ones dropped, changed ones (address, credentials) checked with their new details from
+        the next check on.  Returns (added, removed)."""
+        records, _ = await self._store.monitor_records()
+        return await self._sync_targets(records)
+
+    async def _sync_targets(self, records: Sequence[CameraRecord]) -> tuple[int, int]:
+        """Make the checked cameras exactly ``records`` (with their onboarding): schedule new
+        ones at their phase, take changes, drop the others.  Returns (added, removed)."""
         onboarded = await self._store.onboarded()
-        skipped = 0
+        interval = self._settings.probe.interval_s
+        seen: set[str] = set()
+        added = skipped = 0
         for record in records:
             serial, stream_uri = onboarded.get(record.id, (None, None))
             target = check_target(
@@ -161,38 +181,13 @@ class Monitor:
             if target is None:
                 skipped += 1
                 continue
-            self._targets[record.id] = target
-            interval = self._settings.probe.interval_s
-            self.scheduler.schedule(record.id, target.host, phase_s(record.id, interval))
-        if skipped:
-            log.warning("%d camera(s) have no address and are not checked", skipped)
-        log.info("monitoring %d cameras every %.0f s", len(self._targets), interval)
-        return len(self._targets)
-
-    async def reload(self) -> tuple[int, int]:
-        """Re-read the cameras after an import: new ones are scheduled at their phase, removed
-        ones dropped, changed ones (address, credentials) checked with their new details from
-        the next check on.  Returns (added, removed)."""
-        records, _ = await self._store.monitor_records()
-        onboarded = await self._store.onboarded()
-        interval = self._settings.probe.interval_s
-        seen: set[str] = set()
-        added = 0
-        for record in records:
-            serial, stream_uri = onboarded.get(record.id, (None, None))
-            target = check_target(
-                record,
-                self._settings,
-                expected_serial=serial or None,
-                stream_path=url_path(stream_uri) if stream_uri else None,
-            )
-            if target is None:
-                continue
             seen.add(record.id)
             if record.id not in self._targets:
                 added += 1
                 self.scheduler.schedule(record.id, target.host, phase_s(record.id, interval))
             self._targets[record.id] = target
+        if skipped:
+            log.warning("%d camera(s) have no address (IP地址) and are not checked", skipped)
         removed = [c for c in self._targets if c not in seen]
         for camera_id in removed:
             del self._targets[camera_id]
