@@ -107,6 +107,13 @@ class MqttSettings(_Section):
         description="Broker URL, mqtt://host:1883 or mqtts://host:8883. Empty: an embedded "
         "broker on 127.0.0.1 (demo and small sites).",
     )
+    @field_validator("url")
+    @classmethod
+    def _broker_url(cls, value: str) -> str:
+        if value and not value.startswith(("mqtt://", "mqtts://")):
+            raise ValueError("must be empty (embedded broker) or mqtt://HOST[:PORT] or mqtts://…")
+        return value
+
     root: str = Field(
         "gridbridge",
         min_length=1,

@@ -63,12 +63,21 @@ async def run_daemon(args: argparse.Namespace, settings: Settings) -> int:
     from bridge.bus.connection import BusConfigError
     from bridge.bus.embedded import EmbeddedBrokerError
 
+    fatal = (StoreError, SecretError, BusConfigError, EmbeddedBrokerError)
     stop = asyncio.Event()
     install_signal_handlers(stop)
     try:
         await Daemon(settings).run(stop)
-    except (StoreError, SecretError, BusConfigError, EmbeddedBrokerError) as exc:
+    except fatal as exc:
         raise UserError(str(exc), 1) from None
+    except BaseExceptionGroup as group:  # a task of the daemon's TaskGroup failed
+        match, _ = group.split(fatal)
+        if match is None:
+            raise
+        first: BaseException = match
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise UserError(str(first), 1) from None
     return 0
 
 

@@ -176,3 +176,27 @@ def test_config_option_before_or_after_the_command(
     code, _, err = run(capsys, *argv)
     assert code == 2
     assert "probe.interval_s" in err
+
+
+def test_run_with_an_unreachable_database_exits_1_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "gridbridge.toml"
+    path.write_text(
+        f'[store]\ndata_dir = "{tmp_path / "data"}"\n'
+        'url = "postgresql+asyncpg://gb:S3cretPw@127.0.0.1:1/gridbridge"\ntimeout_s = 2\n',
+        encoding="utf-8",
+    )
+    code, _, err = run(capsys, "run", "--config", str(path))
+    assert code == 1
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("gridbridge: cannot open the store")
+    assert "S3cretPw" not in err
+
+
+def test_broker_url_scheme_is_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "gridbridge.toml"
+    path.write_text('[mqtt]\nurl = "http://broker"\n', encoding="utf-8")
+    code, out, _ = run(capsys, "config", "check", "--config", str(path))
+    assert code == 2
+    assert "mqtt.url: must be empty (embedded broker) or mqtt://" in out
