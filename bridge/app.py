@@ -40,8 +40,9 @@ INVENTORY_POLL_S = 30.0  # how often the daemon looks for a new import or grid m
 class Daemon:
     """gridbridge's daemon for one settings object; ``run`` until ``stop`` is set."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, inventory_poll_s: float = INVENTORY_POLL_S) -> None:
         self._settings = settings
+        self._inventory_poll_s = inventory_poll_s
         self._store: Store | None = None
         self._fleet = Fleet(Topics(settings.mqtt.root))
         self._monitor: Monitor | None = None
@@ -162,7 +163,7 @@ class Daemon:
 
     async def _watch_inventory(self) -> None:
         while True:
-            await asyncio.sleep(INVENTORY_POLL_S)
+            await asyncio.sleep(self._inventory_poll_s)
             try:
                 await self._load_inventory()
             except Exception:  # one failed look must not stop the daemon (STYLE 7)

@@ -214,3 +214,49 @@ async def test_daemon_publishes_every_camera_and_follows_faults(
     everything = b"\n".join(raw)
     for password in passwords:
         assert password.encode() not in everything
+
+
+async def test_reimport_moving_a_camera_clears_its_old_topic(
+    tmp_path: Path, broker: MosquittoProcess
+) -> None:
+    rows = inventory(tmp_path / "cameras.csv")[:5]
+    header = next(csv.reader((DISTRICT / "cameras.csv").open(encoding="utf-8-sig")))
+    with (tmp_path / "cameras.csv").open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows([header, *rows])
+    settings = Settings(
+        store=StoreSettings(data_dir=tmp_path / "data"),
+        mqtt=MqttSettings(url=broker.url, root="gb"),
+        probe=ProbeSettings(interval_s=1, timeout_s=0.5),
+    )
+    async with build_store(settings) as store:
+        await load_grid(store, settings, DISTRICT / "grid.geojson")
+        await import_inventory(store, settings, tmp_path / "cameras.csv")
+        index = GridIndex(await store.load_grid())
+    cam = rows[0][0]
+    old_grid = EXPECTED["grid_of_camera"][cam]
+    new_grid = next(code for code in index.leaf_codes if code != old_grid)
+    old_topic = "gb/grid/" + "/".join(index.ancestors(old_grid)) + f"/camera/{cam}/status"
+    new_topic = "gb/grid/" + "/".join(index.ancestors(new_grid)) + f"/camera/{cam}/status"
+    seen: dict[str, Seen] = {}
+    stop = asyncio.Event()
+    async with Simulator(load_inventory(tmp_path / "cameras.csv")):
+        daemon = Daemon(settings, inventory_poll_s=0.5)
+        run = asyncio.create_task(daemon.run(stop))
+        listen = asyncio.create_task(collect(broker.url, seen, []))
+        try:
+            await until(lambda: old_topic in seen and bool(seen[old_topic].payload), 20)
+            rows[0][header.index("所属网格")] = new_grid  # the import now names another grid
+            with (tmp_path / "cameras.csv").open("w", encoding="utf-8", newline="") as fh:
+                csv.writer(fh).writerows([header, *rows])
+            async with build_store(settings) as store:
+                await import_inventory(store, settings, tmp_path / "cameras.csv")
+            await until(lambda: new_topic in seen and seen[old_topic].payload == b"", 20)
+            assert (seen[old_topic].retain, seen[old_topic].qos) == (True, 1)
+            body = json.loads(seen[new_topic].payload)
+            assert (body["grids"], seen[new_topic].retain) == ([new_grid], True)
+        finally:
+            stop.set()
+            await asyncio.wait_for(run, 30)
+            listen.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listen
