@@ -37,6 +37,10 @@ Onboard = Callable[[CheckTarget], Awaitable[OnboardResult]]
 BusMessages = Callable[[Transition, Observation], Sequence[Message]]
 
 FLUSH_EVERY_S = 0.5
+# First checks spread over the interval less the time a check may take (both layers running
+# into their deadlines, plus slack), so every camera has its first state within one interval
+# (DESIGN §9) — but over at least this share of it, to keep the start-up load even.
+FIRST_ROUND_MIN_SHARE = 0.3
 FLUSH_AT_COUNT = 1000
 CHECKED_FLUSH_EVERY_S = 60.0
 ONBOARD_SCAN_EVERY_S = 60.0
@@ -168,6 +172,9 @@ class Monitor:
         ones at their phase, take changes, drop the others.  Returns (added, removed)."""
         onboarded = await self._store.onboarded()
         interval = self._settings.probe.interval_s
+        window = max(
+            interval * FIRST_ROUND_MIN_SHARE, interval - 2 * self._settings.probe.timeout_s - 1
+        )
         seen: set[str] = set()
         added = skipped = 0
         for record in records:
@@ -184,7 +191,7 @@ class Monitor:
             seen.add(record.id)
             if record.id not in self._targets:
                 added += 1
-                self.scheduler.schedule(record.id, target.host, phase_s(record.id, interval))
+                self.scheduler.schedule(record.id, target.host, phase_s(record.id, window))
             self._targets[record.id] = target
         if skipped:
             log.warning("%d camera(s) have no address (IP地址) and are not checked", skipped)
