@@ -107,6 +107,7 @@ class MqttSettings(_Section):
         description="Broker URL, mqtt://host:1883 or mqtts://host:8883. Empty: an embedded "
         "broker on 127.0.0.1 (demo and small sites).",
     )
+
     @field_validator("url")
     @classmethod
     def _broker_url(cls, value: str) -> str:

@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 RECONNECT_FIRST_DELAY_S = 1.0
-RECONNECT_MAX_DELAY_S = 60.0
+RECONNECT_MAX_DELAY_S = 15.0  # a broker back from an outage is found within this
 RECONNECT_JITTER = 0.25  # ± fraction of the delay, so a district's bridges do not align
 AUTH_RETRY_DELAY_S = 300.0  # credentials refused: a person must act; retry rarely
 V5_REFUSED = (1, 0x84)  # CONNACK "unacceptable protocol version" (3.1.1) / 0x84 (5)

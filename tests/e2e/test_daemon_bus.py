@@ -189,7 +189,7 @@ async def test_daemon_publishes_every_camera_and_follows_faults(
                 )
 
             try:
-                await until(final_view, 30)
+                await until(final_view, 45)  # the publisher retries at most every 15 s
             except AssertionError:
                 st = statuses(seen)
                 got = {

@@ -71,6 +71,8 @@ async def test_sigkill_mid_change_loses_and_duplicates_nothing(tmp_path: Path) -
             os.kill(daemon.pid, signal.SIGKILL)
             await daemon.wait()
             daemon = await start_daemon(config, log)
+            # Both daemons log to one file: wait for the second to be up before stopping it.
+            await until(lambda: log.read_text().count("gridbridge running") == 2, 30)
             await until(lambda: count("offline") == 10, 30)
             daemon.send_signal(signal.SIGTERM)
             assert await asyncio.wait_for(daemon.wait(), 30) == 0, log.read_text()[-3000:]

@@ -69,12 +69,12 @@ def test_settings_credentials_win_over_the_url() -> None:
 
 
 def test_reconnect_delay_grows_with_jitter_up_to_the_cap() -> None:
-    mids = [reconnect_delay_s(n, 0.5) for n in range(1, 10)]
-    assert mids[:6] == [1.0, 2.0, 4.0, 8.0, 16.0, 32.0]
-    assert mids[6:] == [60.0, 60.0, 60.0]
+    mids = [reconnect_delay_s(n, 0.5) for n in range(1, 8)]
+    assert mids[:4] == [1.0, 2.0, 4.0, 8.0]
+    assert mids[4:] == [15.0, 15.0, 15.0]  # RECONNECT_MAX_DELAY_S
     assert reconnect_delay_s(1, 0.0) == pytest.approx(0.75)
     assert reconnect_delay_s(1, 0.999999) == pytest.approx(1.25)
-    assert reconnect_delay_s(10_000, 0.5) == 60.0
+    assert reconnect_delay_s(10_000, 0.5) == 15.0
 
 
 def test_wire_properties_follow_the_contract() -> None:
