@@ -115,20 +115,7 @@ def loop_factories(want_uvloop: bool) -> dict[str, Callable[[], asyncio.Abstract
             print("uvloop not importable: measured with asyncio's loop only", file=sys.stderr)
         else:
             loops["uvloop"] = uvloop.new_event_loop
-            _accept_uvloop_transports()
     return loops
-
-
-def _accept_uvloop_transports() -> None:
-    """adapters/rtsp.py's ``_Connection.connection_made`` asserts that the transport is an
-    ``asyncio.Transport``; uvloop's TCPTransport is not one, so every RTSP probe fails under
-    uvloop (bug reported).  For this measurement only: the same method without the assert."""
-    from adapters import rtsp
-
-    def connection_made(self: Any, transport: Any) -> None:
-        self.transport = transport
-
-    rtsp._Connection.connection_made = connection_made  # type: ignore[method-assign]
 
 
 def summary(passes: list[Result]) -> Result:
@@ -195,10 +182,14 @@ def main() -> int:
     expected = json.loads(args.expected.read_text(encoding="utf-8"))
     result: Result = {"cameras": len(expected)}
     try:
+        # The Monitor figures run on the loop the daemon would use (uvloop with --uvloop).
+        factory = loop_factories(args.uvloop).get("uvloop") if args.uvloop else None
         if "first" in args.figures:
-            result["first"] = asyncio.run(first_state(args, expected))
+            with asyncio.Runner(loop_factory=factory) as runner:
+                result["first"] = runner.run(first_state(args, expected))
         if "steady" in args.figures:
-            result["steady"] = asyncio.run(steady(args, expected))
+            with asyncio.Runner(loop_factory=factory) as runner:
+                result["steady"] = runner.run(steady(args, expected))
         if "throughput" in args.figures:
             throughput(args, expected, result)
     except Exception as exc:  # report what was measured, and what broke

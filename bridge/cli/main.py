@@ -147,8 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run(job: Coroutine[Any, Any, int]) -> int:
-    """Run ``job`` on uvloop when it is installed (``pip install gridbridge[fast]``) and not
-    turned off with GRIDBRIDGE_UVLOOP=0; else on asyncio's own loop."""
+    """Run ``job`` on uvloop (a dependency where it exists) unless GRIDBRIDGE_UVLOOP=0; else,
+    or where it is missing, on asyncio's own loop."""
     factory = None
     if os.environ.get("GRIDBRIDGE_UVLOOP", "1") != "0":
         try:
