@@ -24,6 +24,7 @@ from bridge.bus.publisher import Publisher
 from bridge.bus.topics import GridPath, Topics
 from bridge.fleet import Fleet
 from bridge.grid import GridIndex
+from bridge.logs import redact
 from bridge.monitor import Monitor
 from bridge.observation import Observation
 from bridge.probes import real_probes
@@ -47,7 +48,7 @@ class Daemon:
         self._fleet = Fleet(Topics(settings.mqtt.root))
         self._monitor: Monitor | None = None
         self._publisher: Publisher | None = None
-        self._inventory_mark: tuple[object, ...] | None = None
+        self._inventory_mark: tuple[int, datetime | None, int] | None = None
         self.broker_url: str | None = None
         self.ready = asyncio.Event()
 
@@ -142,13 +143,12 @@ class Daemon:
         through the outbox, and the monitor's camera list."""
         store = self._store
         assert store is not None
-        cells = await store.load_grid()
-        views = await store.list_cameras()
-        mark = (len(cells), len(views), max((v.id for v in views), default=""),
-                hash(tuple((v.id, v.grids, v.name) for v in views)))  # fmt: skip
+        mark = await store.inventory_mark()
         if not first and mark == self._inventory_mark:
             return
         self._inventory_mark = mark
+        cells = await store.load_grid()
+        views = await store.list_cameras()
         monitor = self._monitor
         messages = self._fleet.load(
             views, GridIndex(cells), datetime.now(UTC),
@@ -171,8 +171,6 @@ class Daemon:
 
 
 def _masked(url: str | None) -> str:
-    from bridge.logs import redact
-
     return redact(url or "")
 
 

@@ -12,14 +12,16 @@ import re
 import sys
 from datetime import UTC, datetime
 
-# scheme://user:password@ → scheme://user:***@ ; the password may hold '@', '#', ':' or '/'
-# (cameras' real passwords do), so match up to the last '@' before whitespace.
-_URL_CREDENTIALS = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<pw>\S*)@")
+from bridge.url_credentials import mask_url
+
+# Any URL in a message; each is masked by the one masking rule of the project
+# (bridge.url_credentials.mask_url: userinfo passwords, pwd=/password= query values).
+_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://\S+")
 
 
 def redact(text: str) -> str:
-    """``text`` with the password of every ``scheme://user:password@host`` replaced by ***."""
-    return _URL_CREDENTIALS.sub(lambda m: f"{m.group('head')}***@", text)
+    """``text`` with the credentials of every URL in it replaced by ***."""
+    return _URL.sub(lambda m: mask_url(m.group(0)), text)
 
 
 class RedactingFilter(logging.Filter):

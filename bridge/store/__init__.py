@@ -307,6 +307,12 @@ class Store:
                 await outbox.enqueue(conn, messages, self._now())
             return applied
 
+    async def inventory_mark(self) -> tuple[int, datetime | None, int]:
+        """A cheap fingerprint of the inventory and grid map: it changes whenever an import,
+        a new map, a manual link or a changed password touched them."""
+        async with self._transaction("inventory not read") as conn:
+            return await monitoring.inventory_mark(conn)
+
     async def touch_checked(self, checked: Sequence[tuple[str, datetime]]) -> None:
         """Record the time of the latest check of many cameras in one transaction."""
         async with self._transaction("check times not recorded", write=True) as conn:

@@ -13,13 +13,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bridge.model import CameraRecord, CameraState
 from bridge.secretbox import SecretBox, SecretError
 from bridge.store.cameras import all_records
-from bridge.store.tables import camera_state_t, cameras_t, transitions_t
+from bridge.store.tables import camera_state_t, cameras_t, grid_cells_t, transitions_t
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,3 +160,12 @@ async def touch_checked(conn: AsyncConnection, checked: Sequence[tuple[str, date
         update(t).where(t.c.camera_id == bindparam("cid")).values(checked_at=bindparam("at")),
         [{"cid": cid, "at": at} for cid, at in checked],
     )
+
+
+async def inventory_mark(conn: AsyncConnection) -> tuple[int, datetime | None, int]:
+    """(cameras, their latest ``updated_at``, grid cells): changes whenever an import, a grid
+    map, a manual link or a changed password touched the inventory — one cheap query."""
+    cameras = await conn.execute(select(func.count(), func.max(cameras_t.c.updated_at)))
+    count, latest = cameras.one()
+    cells = await conn.scalar(select(func.count()).select_from(grid_cells_t))
+    return int(count), latest, int(cells or 0)

@@ -52,3 +52,8 @@ def test_json_lines() -> None:
     item = json.loads(stream.getvalue())
     assert item["level"] == "INFO"
     assert item["message"] == "摄像机 41990100011326000001 离线"
+
+
+def test_query_string_credentials_are_masked_too() -> None:
+    text = "probe rtsp://127.0.0.1:554/user=admin&password=Sx!9xk2&channel=1 failed"
+    assert "Sx!9xk2" not in redact(text)

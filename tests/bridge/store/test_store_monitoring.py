@@ -77,3 +77,18 @@ async def test_touch_checked(store: Store, make_camera) -> None:
     await store.touch_checked([(a.id, later), ("no-such-camera", later)])
     assert (await store.state_rows())[a.id].checked_at == later
     assert (await store.state_rows())[a.id].state is CameraState.UNKNOWN
+
+
+async def test_inventory_mark_moves_on_every_inventory_change(store: Store, make_camera) -> None:
+    from dataclasses import replace
+
+    empty = await store.inventory_mark()
+    assert empty == (0, None, 0)
+    a = make_camera(1)
+    await store.apply_import([a], {}, {})
+    first = await store.inventory_mark()
+    assert first[0] == 1
+    await store.apply_import([a], {}, {})
+    assert await store.inventory_mark() == first  # nothing changed, nothing moves
+    await store.apply_import([replace(a, password="new-password")], {}, {})
+    assert await store.inventory_mark() != first  # a password-only change is seen too
