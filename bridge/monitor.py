@@ -189,9 +189,12 @@ class Monitor:
                 skipped += 1
                 continue
             seen.add(record.id)
-            if record.id not in self._targets:
+            old = self._targets.get(record.id)
+            if old is None:
                 added += 1
                 self.scheduler.schedule(record.id, target.host, phase_s(record.id, window))
+            elif old.host != target.host:
+                self.scheduler.move(record.id, target.host)
             self._targets[record.id] = target
         if skipped:
             log.warning("%d camera(s) have no address (IP地址) and are not checked", skipped)

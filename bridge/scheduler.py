@@ -72,6 +72,12 @@ class Scheduler:
         if self._heap[0][1] == camera_id:
             self._wake.set()
 
+    def move(self, camera_id: str, host: str) -> None:
+        """The camera now lives at ``host`` (an import changed its address): its next checks
+        count against that host's cap.  Its due time stays."""
+        if camera_id in self._host_of:
+            self._host_of[camera_id] = host
+
     def recheck(self, camera_id: str) -> bool:
         """Check now (or right after the running check).  False if not scheduled."""
         if camera_id not in self._host_of:

@@ -134,3 +134,26 @@ async def test_drain_lets_running_checks_finish_and_starts_no_more() -> None:
     await asyncio.wait_for(task, 1.0)  # run() returns once drained
     assert sorted(finished) == ["c0", "c1", "c2"]
     assert len(started) == 3
+
+
+async def test_moved_camera_counts_against_its_new_host() -> None:
+    hosts_seen: list[str] = []
+    scheduler: Scheduler
+
+    async def job(camera_id: str) -> float:
+        hosts_seen.append(scheduler._host_of[camera_id])
+        return 0.05
+
+    scheduler = Scheduler(job, concurrency=10, per_host=1, deadline_s=1, retry_s=1)
+    scheduler.schedule("cam", "127.0.0.1", 0)
+    task = asyncio.create_task(scheduler.run())
+    await asyncio.sleep(0.03)
+    scheduler.move("cam", "127.0.0.2")
+    scheduler.move("unknown", "127.0.0.3")  # ignored
+    await asyncio.sleep(0.1)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert hosts_seen[0] == "127.0.0.1"
+    assert hosts_seen[-1] == "127.0.0.2"
+    assert len(scheduler) == 1
