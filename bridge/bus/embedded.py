@@ -192,6 +192,8 @@ def _tail(path: Path, lines: int = 5) -> str:
 async def _run_mosquitto(
     exe: Path, host: str, port: int, start_timeout_s: float, stop_timeout_s: float
 ) -> AsyncIterator[str]:
+    # The deadline counts from before the spawn: starting includes getting the process going.
+    deadline = asyncio.get_running_loop().time() + start_timeout_s
     with tempfile.TemporaryDirectory(prefix="gridbridge-mosquitto-") as tmp:
         conf = Path(tmp) / "mosquitto.conf"
         conf.write_text(
@@ -218,7 +220,7 @@ async def _run_mosquitto(
             except OSError as exc:
                 raise EmbeddedBrokerError(f"cannot run {exe}: {exc}") from None
         try:
-            await _await_running(proc, log_path, host, port, start_timeout_s)
+            await _await_running(proc, log_path, host, port, deadline, start_timeout_s)
         except BaseException:
             await _stop(proc, stop_timeout_s, log_path, quiet=True)  # the error says why
             raise
@@ -229,10 +231,16 @@ async def _run_mosquitto(
 
 
 async def _await_running(
-    proc: asyncio.subprocess.Process, log_path: Path, host: str, port: int, timeout_s: float
+    proc: asyncio.subprocess.Process,
+    log_path: Path,
+    host: str,
+    port: int,
+    deadline: float,
+    timeout_s: float,
 ) -> None:
+    loop = asyncio.get_running_loop()
     try:
-        async with asyncio.timeout(timeout_s):
+        async with asyncio.timeout_at(deadline):
             while _RUNNING not in _tail(log_path, 20):
                 if proc.returncode is not None:
                     said = _tail(log_path)
@@ -242,6 +250,10 @@ async def _await_running(
                         f"mosquitto exited with code {proc.returncode}: {said or 'no output'}"
                     )
                 await asyncio.sleep(_POLL_S)
+            if loop.time() >= deadline:
+                # Seen running only after the deadline (the first look does not await, so
+                # the timeout alone would miss it): still too late.
+                raise TimeoutError
     except TimeoutError:
         raise EmbeddedBrokerError(
             f"mosquitto did not start on {host}:{port} within {timeout_s:g} s: "
