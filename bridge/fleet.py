@@ -25,6 +25,7 @@ from bridge.tracker import Transition
 
 STATUS_QOS = 1
 SUMMARY_QOS = 1
+SNAPSHOT_QOS = 0  # a thumbnail is a glance: never queued, never retained (DESIGN §4)
 
 SnapshotUrl = Callable[[str], str | None]
 
@@ -128,6 +129,25 @@ class Fleet:
             changed = self._summaries.update(t.camera_id, old_state, facts.state)
             out.extend(self._summary_changes(changed, t.at))
         return out
+
+    def on_picture(self, camera_id: str, thumbnail_sha256: str | None) -> list[Message]:
+        """A new thumbnail of the camera: its status messages when the hash changed (the
+        status carries it, so workstations know their picture is stale), else none."""
+        cam = self._cameras.get(camera_id)
+        if cam is None or cam.facts.thumbnail_sha256 == thumbnail_sha256:
+            return []
+        cam.facts = replace(cam.facts, thumbnail_sha256=thumbnail_sha256)
+        return self._status(camera_id)
+
+    def snapshots(self, camera_id: str, thumbnail: bytes) -> list[Message]:
+        """The thumbnail for the camera's snapshot topic under each of its grid paths."""
+        cam = self._cameras.get(camera_id)
+        if cam is None:
+            return []
+        return [
+            Message(self._topics.snapshot(path, camera_id), thumbnail, SNAPSHOT_QOS, False)
+            for path in cam.paths
+        ]
 
     def state_of(self, camera_id: str) -> CameraState | None:
         cam = self._cameras.get(camera_id)

@@ -188,10 +188,69 @@ class ProbeSettings(_Section):
 
 
 class FrameSettings(_Section):
+    enabled: bool = Field(True, description="Look at every camera's picture now and then.")
     interval_s: float = Field(
         900.0, ge=10, le=86400, description="Picture check (snapshot + diagnosis) cadence."
     )
-    timeout_s: float = Field(10.0, gt=0, le=120, description="Deadline to get one picture.")
+    timeout_s: float = Field(
+        10.0, gt=0, le=120, description="Deadline of one picture check (both pictures)."
+    )
+    concurrency: int = Field(
+        4, ge=1, le=256, description="Picture checks running at once (their own cap)."
+    )
+    grab_threads: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="Threads grabbing frames from RTSP with OpenCV (a camera that hangs the "
+        "decoder holds one until OpenCV's own timeouts end it).",
+    )
+    frozen_gap_s: float = Field(
+        2.0,
+        ge=0.2,
+        le=30,
+        description="Seconds between the two pictures compared to tell a frozen picture.",
+    )
+    confirm_s: float = Field(
+        60.0,
+        ge=0,
+        le=3600,
+        description="A picture fault not seen before is looked at again after this long and "
+        "reported only if the second look agrees (someone walking past is not 'occluded').",
+    )
+    night_start: str = Field(
+        "19:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="Night begins (HH:MM)."
+    )
+    night_end: str = Field(
+        "07:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="Night ends (HH:MM)."
+    )
+    utc_offset_h: float = Field(
+        8.0, ge=-12, le=14, description="Local time of the district (China: +8), for night."
+    )
+    max_jpeg_bytes: int = Field(
+        8 << 20, ge=64 << 10, le=64 << 20, description="Largest snapshot accepted (bytes)."
+    )
+    max_pixels: int = Field(
+        40_000_000, ge=100_000, le=200_000_000, description="Largest picture accepted (pixels)."
+    )
+    history_count: int = Field(
+        20, ge=0, le=10_000, description="Snapshots kept per camera besides the latest."
+    )
+    history_age_days: float = Field(
+        7.0, ge=0, le=3650, description="Snapshots older than this are deleted."
+    )
+    history_max_mb: int = Field(
+        2048,
+        ge=1,
+        le=10_000_000,
+        description="All snapshot history together at most this size; oldest go first.",
+    )
+    thumbnail_width: int = Field(
+        320, ge=64, le=320, description="Width of the thumbnail published on the bus."
+    )
+    thumbnail_max_bytes: int = Field(
+        30_000, ge=4_000, le=30_000, description="Largest thumbnail published on the bus."
+    )
 
 
 class WorkOrderSettings(_Section):
@@ -204,6 +263,13 @@ class HttpSettings(_Section):
     listen: str = Field(
         "127.0.0.1:8080",
         description="HOST:PORT of the web page, API, /healthz and /metrics.",
+    )
+    public_url: str = Field(
+        "",
+        max_length=512,
+        pattern=r"^(https?://[^\s/]+(/[^\s]*)?)?$",
+        description="How workstations reach the web page, e.g. http://10.1.2.3:8080 (for the "
+        "snapshot_url in status messages). Empty: http://<listen>.",
     )
     username: str = Field("", max_length=128, description="Web login; empty: no login.")
     password: Secret | None = Field(

@@ -20,7 +20,7 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -131,6 +131,7 @@ class Publisher:
         self._props = PropertiesCache()
         self._tls: ssl.SSLContext | None = None
         self._next_prune = 0.0  # monotonic time of the next prune of sent rows
+        self._live: outbox.PublishOne | None = None  # the connected session's sender
 
     @property
     def connected(self) -> bool:
@@ -145,6 +146,23 @@ class Publisher:
     def notify(self) -> None:
         """Wake the publisher: something was enqueued.  Cheap; callable any time."""
         self._wake.set()
+
+    async def publish_now(self, messages: Sequence[Message]) -> int:
+        """Publish volatile messages (thumbnails: QoS 0, not retained) on the live
+        connection, bypassing the outbox; while the broker is away they are dropped, as a
+        glance at a picture is worthless later.  Returns how many went out."""
+        sent = 0
+        for message in messages:
+            send = self._live
+            if send is None:
+                break
+            try:
+                await send(message)
+            except (aiomqtt.MqttError, TimeoutError) as exc:
+                log.debug("volatile message to %s dropped: %s", message.topic, exc)
+                break
+            sent += 1
+        return sent
 
     async def close(self, graceful: bool = True) -> None:
         """Stop `run`.  Graceful: flush the outbox within ``flush_timeout_s`` (what is left
@@ -273,6 +291,7 @@ class Publisher:
                     )
                 await self._republish_all(send)
                 await self._pump(send, first=True)
+                self._live = send
                 while not self._stop.is_set():
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(o.poll_interval_s):
@@ -284,6 +303,8 @@ class Publisher:
                 if not listener.done():  # cancelled from outside, not by a lost connection
                     await self._say_offline_quietly(send)
                 raise
+            finally:
+                self._live = None
             listener.cancel()
 
     def _state_message(self, *, online: bool) -> Message:

@@ -21,7 +21,7 @@ from bridge.model import CameraLink, CameraRecord, CameraState, CameraView, Grid
 from bridge.model import Mapping as CameraMapping
 from bridge.observation import OnboardResult
 from bridge.secretbox import SecretBox
-from bridge.store import cameras, grid, links, monitoring, onvif, outbox, states
+from bridge.store import cameras, frames, grid, links, monitoring, onvif, outbox, states
 from bridge.store.cameras import ImportCounts
 from bridge.store.common import utcnow
 from bridge.store.engine import (
@@ -35,6 +35,7 @@ from bridge.store.engine import (
     parse_url,
     sqlite_url,
 )
+from bridge.store.frames import FrameRecord
 
 __all__ = [
     "ImportCounts",
@@ -352,6 +353,33 @@ class Store:
         replaced), so that it is due again.  True when there was one."""
         async with self._transaction("onboarding not forgotten", write=True) as conn:
             return await onvif.forget_onboarding(conn, camera_id)
+
+    # --- picture checks (frame tier) --------------------------------------------------------
+
+    async def save_frame(
+        self, camera_id: str, record: FrameRecord, messages: Sequence[Message] = ()
+    ) -> None:
+        """Store the camera's last picture check and, in the same transaction, enqueue
+        ``messages`` (its status with the new thumbnail hash).  Raises `UnknownCameraError`
+        when the camera is not stored."""
+        async with self._transaction("picture check not saved", write=True) as conn:
+            await frames.save_frame(conn, camera_id, record)
+            if messages:
+                await outbox.enqueue(conn, messages, self._now())
+
+    async def frame_records(self) -> dict[str, FrameRecord]:
+        """camera id → its last picture check, for every camera looked at."""
+        async with self._transaction("picture checks not read") as conn:
+            return await frames.frame_records(conn)
+
+    async def get_frame(self, camera_id: str) -> FrameRecord | None:
+        async with self._transaction("picture check not read") as conn:
+            return await frames.get_frame(conn, camera_id)
+
+    async def snapshot_uris(self) -> dict[str, str]:
+        """camera id → ONVIF snapshot URI, for every onboarded camera that has one."""
+        async with self._transaction("snapshot URIs not read") as conn:
+            return await frames.snapshot_uris(conn)
 
     # --- bus outbox (DESIGN §4) -------------------------------------------------------------
 

@@ -175,6 +175,30 @@ class CameraOnvifRow(Base):
     onboarded_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class CameraFrameRow(Base):
+    """What the picture checks know of a camera: the last look, the picture faults confirmed,
+    the baseline learnt from its healthy pictures, the last thumbnail's hash.
+
+    Replaced at each look; gone with the camera.  The pictures themselves live on disk
+    (`bridge.snapshots`).
+    """
+
+    __tablename__ = "camera_frames"
+
+    camera_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("cameras.id", ondelete="CASCADE"), primary_key=True
+    )
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    source: Mapped[str | None] = mapped_column(String(8))
+    faults: Mapped[list[str]] = mapped_column(JSON)
+    pending: Mapped[list[str]] = mapped_column(JSON)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    baseline: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    thumbnail_sha256: Mapped[str | None] = mapped_column(String(64))
+    snapshot_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str] = mapped_column(Text)
+
+
 class TransitionRow(Base):
     """Append-only log of state changes.  No foreign key: history survives camera removal."""
 
@@ -255,6 +279,7 @@ cameras_t = _table(CameraRow)
 camera_links_t = _table(CameraLinkRow)
 camera_state_t = _table(CameraStateRow)
 camera_onvif_t = _table(CameraOnvifRow)
+camera_frames_t = _table(CameraFrameRow)
 transitions_t = _table(TransitionRow)
 work_orders_t = _table(WorkOrderRow)
 work_order_cameras_t = _table(WorkOrderCameraRow)
