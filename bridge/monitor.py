@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
+from types import MappingProxyType
 
 from adapters.errors import ProbeError
 from bridge.backoff import BackoffRules, next_delay_s, phase_s
@@ -28,7 +29,7 @@ from bridge.store import Store
 from bridge.store.monitoring import TransitionRecord
 from bridge.tracker import Tracker, TrackerRules, Transition
 from bridge.url_credentials import url_path
-from health.verdict import CameraHealth, VerdictRules, judge
+from health.verdict import CameraHealth, VerdictRules, judge, with_picture
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ class Monitor:
         onboard: Onboard | None = None,
         bus: BusMessages | None = None,
         on_written: Callable[[], None] = lambda: None,
+        picture_faults: Callable[[str], tuple[str, ...]] = lambda _: (),
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         rand: Callable[[], float] = random.random,
     ) -> None:
@@ -97,6 +99,7 @@ class Monitor:
         self._onboard = onboard
         self._bus = bus
         self._on_written = on_written
+        self._picture_faults = picture_faults
         self._messages: list[Message] = []
         self._onboard_failed: dict[str, float] = {}
         self._reonboarded: set[str] = set()
@@ -216,6 +219,10 @@ class Monitor:
     def target(self, camera_id: str) -> CheckTarget | None:
         return self._targets.get(camera_id)
 
+    def targets(self) -> Mapping[str, CheckTarget]:
+        """Every checked camera and how it is reached (read-only view)."""
+        return MappingProxyType(self._targets)
+
     def state_of(self, camera_id: str) -> tuple[CameraState, tuple[str, ...], bool]:
         return self._tracker.state_of(camera_id)
 
@@ -253,7 +260,7 @@ class Monitor:
             self._device_checked[camera_id] = loop_now
         obs = self._with_last_onvif(camera_id, obs, loop_now)
         self.checks += 1
-        health = judge(obs, self._verdict)
+        health = with_picture(judge(obs, self._verdict), self._picture_faults(camera_id))
         self._checked[camera_id] = obs.at
         auth = self._auth_failures
         auth[camera_id] = auth.get(camera_id, 0) + 1 if "auth_failed" in health.faults else 0

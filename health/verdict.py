@@ -152,3 +152,16 @@ def judge(obs: Observation, rules: VerdictRules) -> CameraHealth:
     if ordered:
         return CameraHealth(CameraState.DEGRADED, ordered, "; ".join(notes))
     return CameraHealth(CameraState.ONLINE, (), "ok")
+
+
+def with_picture(health: CameraHealth, picture_faults: tuple[str, ...]) -> CameraHealth:
+    """The verdict of a cheap check with the picture faults the frame tier confirmed: a
+    camera that answers but shows a wrong picture is ``degraded``.  An offline camera stays
+    offline with its own fault (its last picture says nothing about now)."""
+    if not picture_faults or health.state is CameraState.OFFLINE:
+        return health
+    faults = set(health.faults) | set(picture_faults)
+    ordered = tuple(f for f in FAULT_ORDER if f in faults)
+    picture = "picture: " + ", ".join(f for f in FAULT_ORDER if f in picture_faults)
+    summary = picture if health.state is CameraState.ONLINE else f"{health.summary}; {picture}"
+    return CameraHealth(CameraState.DEGRADED, ordered, summary)

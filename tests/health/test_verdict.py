@@ -8,7 +8,7 @@ import pytest
 
 from bridge.model import CameraState
 from bridge.observation import DeviceInfo, LayerResult, Observation, SdpInfo
-from health.verdict import VerdictRules, judge
+from health.verdict import CameraHealth, VerdictRules, judge, with_picture
 
 AT = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
 OK = LayerResult(ok=True, latency_ms=2.0)
@@ -102,3 +102,18 @@ def test_hung_camera_accepting_tcp_is_offline_and_says_so() -> None:
     )
     assert (health.state, health.faults) == (CameraState.OFFLINE, ("unreachable",))
     assert "accept connections" in health.summary
+
+
+def test_picture_faults_make_an_answering_camera_degraded() -> None:
+    ok = CameraHealth(CameraState.ONLINE, (), "ok")
+    assert with_picture(ok, ()) is ok
+    merged = with_picture(ok, ("blur", "black"))
+    assert merged.state is CameraState.DEGRADED
+    assert merged.faults == ("black", "blur")
+    assert merged.summary == "picture: black, blur"
+    drift = CameraHealth(CameraState.DEGRADED, ("clock_drift",), "clock off by +300 s")
+    both = with_picture(drift, ("frozen",))
+    assert both.faults == ("frozen", "clock_drift")
+    assert both.summary == "clock off by +300 s; picture: frozen"
+    down = CameraHealth(CameraState.OFFLINE, ("unreachable",), "no answer")
+    assert with_picture(down, ("black",)) is down
