@@ -240,10 +240,12 @@ class FrameSettings(_Section):
         7.0, ge=0, le=3650, description="Snapshots older than this are deleted."
     )
     history_max_mb: int = Field(
-        2048,
+        20480,
         ge=1,
         le=10_000_000,
-        description="All snapshot history together at most this size; oldest go first.",
+        description="All pictures on disk together (latest, thumbnails, references, history) "
+        "at most this size; the oldest history goes first, latest pictures are never deleted. "
+        "Size it: ~0.9 MB per camera for the latest pictures, ~0.4 MB per history picture.",
     )
     thumbnail_width: int = Field(
         320, ge=64, le=320, description="Width of the thumbnail published on the bus."
