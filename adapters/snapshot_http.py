@@ -39,6 +39,7 @@ from adapters.http_auth import (
     basic_authorization,
     parse_www_authenticate,
 )
+from bridge.jpeg_header import JpegError, jpeg_size
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -57,15 +58,7 @@ MAX_REDIRECTS: Final = 3
 _HEADERS: Final = {"Accept": "image/jpeg, */*;q=0.5", "Accept-Encoding": "identity"}
 _BASIC: Final = "basic"  # AuthMemory value for "Basic worked"
 
-# SOF0..SOF15 carry the frame size; C4 (DHT), C8 (JPG) and CC (DAC) share the range but not.
-_SOF_MARKERS: Final = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
-# Markers without a length field: TEM, RST0..RST7, a repeated SOI.
-_STANDALONE: Final = frozenset({0x01, *range(0xD0, 0xD9)})
 _MAX_401_BODY: Final = 64 << 10
-
-
-class JpegError(ValueError):
-    """The bytes are not a JPEG whose size can be read (no magic, truncated, no SOF...)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,53 +70,6 @@ class Snapshot:
     width: int
     height: int
     latency_ms: float
-
-
-def jpeg_size(data: bytes) -> tuple[int, int]:
-    """``(width, height)`` of a baseline, progressive or lossless JPEG, from its first SOF.
-
-    Walks the marker segments from SOI without decoding anything: each step moves forward,
-    so the walk is bounded by ``len(data)`` whatever the bytes are.  Fill bytes (``FF FF``)
-    are skipped; stray bytes between segments are skipped up to the next ``FF`` (as libjpeg
-    does).  Raises :class:`JpegError` when there is no JPEG magic, the data ends before a
-    SOF, scan data or EOI comes first, or the SOF is malformed or declares a zero size
-    (a height defined later by DNL is not supported).
-    """
-    end = len(data)
-    if end < 4 or data[0] != 0xFF or data[1] != 0xD8:
-        raise JpegError("not a JPEG (no FF D8 magic)")
-    pos = 2
-    while pos < end:
-        if data[pos] != 0xFF:
-            nxt = data.find(b"\xff", pos)
-            if nxt < 0:
-                break
-            pos = nxt
-        while pos < end and data[pos] == 0xFF:  # fill bytes before the marker
-            pos += 1
-        if pos >= end:
-            break
-        marker = data[pos]
-        pos += 1
-        if marker in _STANDALONE or marker == 0x00:
-            continue  # 0x00: a stuffed FF 00 outside any scan; junk, skipped
-        if marker in (0xD9, 0xDA):
-            raise JpegError("JPEG has no frame header (SOF) before its scan data")
-        if pos + 2 > end:
-            break
-        length = (data[pos] << 8) | data[pos + 1]
-        if length < 2:
-            raise JpegError("JPEG segment with an impossible length")
-        if marker in _SOF_MARKERS:
-            if length < 8 or pos + 7 > end:
-                raise JpegError("JPEG frame header (SOF) truncated")
-            height = (data[pos + 3] << 8) | data[pos + 4]
-            width = (data[pos + 5] << 8) | data[pos + 6]
-            if width == 0 or height == 0:
-                raise JpegError(f"JPEG declares a {width}x{height} picture")
-            return width, height
-        pos += length
-    raise JpegError("JPEG truncated before its frame header (SOF)")
 
 
 class AuthMemory:

@@ -13,44 +13,21 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from bridge.jpeg_header import JpegError, jpeg_size
+
 __all__ = ["jpeg_dimensions", "make_thumbnail", "thumbnail_from_jpeg"]
 
 _THUMB_QUALITIES = (80, 65, 50, 40, 30)  # below 30 a thumbnail shows blocks, not the scene
 _THUMB_MAX_ASPECT = 4  # a thumbnail is at most 4x as tall as wide (a hostile 100x400000 JPEG)
 
-_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # not DHT, JPG, DAC
-_STANDALONE_MARKERS = frozenset((0x01, *range(0xD0, 0xD8)))  # TEM, RST0-7: no length
-
 
 def jpeg_dimensions(data: bytes) -> tuple[int, int] | None:
     """(width, height) from a JPEG's frame header without decoding, or ``None`` when there is
-    no usable frame header before the first scan.  Reads untrusted bytes: linear, bounded."""
-    if not data.startswith(b"\xff\xd8"):
+    no usable frame header before the first scan (`bridge.jpeg_header.jpeg_size`)."""
+    try:
+        return jpeg_size(data)
+    except JpegError:
         return None
-    i, end = 2, len(data)
-    while i + 4 <= end:
-        if data[i] != 0xFF:
-            return None
-        marker = data[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-            continue
-        if marker in _STANDALONE_MARKERS:
-            i += 2
-            continue
-        if marker in (0xD9, 0xDA):  # EOI or SOS before any frame header
-            return None
-        length = int.from_bytes(data[i + 2 : i + 4], "big")
-        if marker in _SOF_MARKERS:
-            if length < 8 or i + 9 > end:
-                return None
-            height = int.from_bytes(data[i + 5 : i + 7], "big")
-            width = int.from_bytes(data[i + 7 : i + 9], "big")
-            return (width, height) if width and height else None
-        if length < 2:
-            return None
-        i += 2 + length
-    return None
 
 
 def make_thumbnail(
