@@ -4,8 +4,9 @@ A faults mapping (the faults file and the body of ``POST /faults``, DESIGN §11)
 object: camera ID → a kind string, or an object ``{"kind": …, …parameters}``.  Validation
 checks everything and reports every problem at once; nothing is applied unless all is well.
 
-The registry ``KINDS`` is the one list of kinds: adding a kind (the picture faults of the
-frame tier) means adding an entry here and handling it where the camera answers.
+The registry ``KINDS`` is the one list of kinds: adding a kind means adding an entry here and
+handling it where the camera answers.  Picture kinds (``PICTURE_KINDS``, plus ``night_ir``)
+change only the picture — snapshot and RTSP stream — and leave every control answer healthy.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-__all__ = ["KINDS", "RESERVED_KINDS", "Fault", "FaultError", "FaultKind", "parse_faults"]
+__all__ = ["KINDS", "PICTURE_KINDS", "Fault", "FaultError", "FaultKind", "parse_faults"]
 
 
 class FaultError(ValueError):
@@ -42,6 +43,18 @@ class FaultKind:
 
 def _kind(name: str, summary: str, **params: Param) -> tuple[str, FaultKind]:
     return name, FaultKind(name, summary, MappingProxyType(params))
+
+
+# The picture faults of DESIGN §5, as bridge.simulator.pictures renders them (named here too so
+# that validating a faults file does not import OpenCV).
+PICTURE_KINDS = (
+    "black", "frozen", "blur", "occluded", "color_cast", "too_dark", "too_bright", "noise",
+    "no_signal", "scene_changed",
+)  # fmt: skip
+
+
+def _strength() -> Param:
+    return Param(1.0, 0.1, 1.0)
 
 
 KINDS: Mapping[str, FaultKind] = MappingProxyType(
@@ -75,16 +88,32 @@ KINDS: Mapping[str, FaultKind] = MappingProxyType(
                 "down for period_s, then up for period_s, and so on (starts down)",
                 period_s=Param(60, 0.05, 86400),
             ),
+            _kind("black", "picture: dark and flat (strength 1: lens cap)", strength=_strength()),
+            _kind("frozen", "picture: the frame of the moment the fault was set, ever after"),
+            _kind("blur", "picture: out of focus (strength: how far)", strength=_strength()),
+            _kind(
+                "occluded",
+                "picture: something on the lens covers 30 % + 40 % x strength of the view",
+                strength=_strength(),
+            ),
+            _kind("color_cast", "picture: a strong colour tint", strength=_strength()),
+            _kind(
+                "too_dark",
+                "picture: underexposed, mean grey 28 - 10 x strength",
+                strength=_strength(),
+            ),
+            _kind(
+                "too_bright",
+                "picture: overexposed, mean grey 226 + 18 x strength",
+                strength=_strength(),
+            ),
+            _kind("noise", "picture: heavy snow and interference", strength=_strength()),
+            _kind("no_signal", "picture: the encoder's uniform 'NO SIGNAL' screen"),
+            _kind("scene_changed", "picture: another street (the camera was turned or moved)"),
+            _kind("night_ir", "picture: healthy, in infrared night mode (grey) — not a fault"),
         ]
     )
 )
-
-# Picture faults belong to the frame tier (a later issue); named here so that asking for one
-# says "not yet" rather than "unknown".
-RESERVED_KINDS = frozenset(
-    {"black", "frozen", "blur", "occluded", "color_cast", "too_dark", "too_bright", "noise",
-     "scene_changed", "no_signal"}
-)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,10 +150,7 @@ def _parse_one(camera_id: str, spec: object, problems: list[str]) -> Fault | Non
         return None
     kind = KINDS.get(name)
     if kind is None:
-        if name in RESERVED_KINDS:
-            problems.append(f"{where} kind {name!r} is a picture fault, not implemented yet")
-        else:
-            problems.append(f"{where} unknown kind {name!r} (known: {_known_kinds()})")
+        problems.append(f"{where} unknown kind {name!r} (known: {_known_kinds()})")
         return None
     params: dict[str, float] = {}
     ok = True
@@ -155,7 +181,7 @@ def parse_faults(data: object, known_ids: Collection[str]) -> dict[str, Fault]:
     """Validate a faults mapping; return camera ID → ``Fault``.
 
     Raises ``FaultError`` listing every problem (not an object, unknown camera IDs, unknown
-    or reserved kinds, unknown parameters, values out of bounds) — all or nothing.
+    kinds, unknown parameters, values out of bounds) — all or nothing.
     """
     if not isinstance(data, Mapping):
         raise FaultError('faults must be a JSON object: camera ID → kind or {"kind": …}')

@@ -11,14 +11,15 @@ fault ``ter:NotAuthorized``.  ONVIF faults (``bad_xml``, ``xml_bomb``, ``huge_bo
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+from collections.abc import Callable
 from email.utils import formatdate
 from xml.sax.saxutils import escape
 
 from bridge.simulator.auth import Authenticator, Check, verify_ws_security
 from bridge.simulator.faults import Fault
 from bridge.simulator.model import SimCamera, serial_for
-from bridge.simulator.snapshot import SnapshotCache
 from bridge.simulator.soap import (
     SoapRequest,
     SoapRequestError,
@@ -30,9 +31,9 @@ from bridge.simulator.soap import (
     parse_request,
     xml_bomb,
 )
-from bridge.simulator.wire import Reply, Request
+from bridge.simulator.wire import Pending, Reply, Request
 
-__all__ = ["PROFILE_TOKEN", "SNAPSHOT_PATH", "SOAP_PATHS", "http_reply"]
+__all__ = ["PROFILE_TOKEN", "SNAPSHOT_PATH", "SOAP_PATHS", "Picture", "StreamFormat", "http_reply"]
 
 SOAP_PATHS = frozenset({"/onvif/device_service", "/onvif/media_service"})
 SNAPSHOT_PATH = "/snapshot.jpg"
@@ -41,6 +42,11 @@ FIRMWARE = "V5.7.3 build 230101"
 SERVER = "gridbridge-simulator HTTP"
 _PUBLIC_OPS = frozenset({"GetSystemDateAndTime", "GetCapabilities", "GetServices"})
 _MIB = 1024 * 1024
+
+# The camera's picture at a time of its clock: JPEG bytes, or a future of them.
+Picture = Callable[[float], "bytes | asyncio.Future[bytes]"]
+# The main stream as GetProfiles describes it: width, height, frames per second.
+StreamFormat = tuple[int, int, float]
 
 
 def _date_time(moment: dt.datetime) -> str:
@@ -111,23 +117,24 @@ def _services(camera: SimCamera) -> str:
     return f"<tds:GetServicesResponse>{services}</tds:GetServicesResponse>"
 
 
-def _profiles() -> str:
+def _profiles(stream: StreamFormat) -> str:
+    width, height, fps = stream
     return (
         f'<trt:GetProfilesResponse><trt:Profiles token="{PROFILE_TOKEN}" fixed="true">'
         "<tt:Name>mainStream</tt:Name>"
         '<tt:VideoSourceConfiguration token="VideoSourceConfig_1">'
         "<tt:Name>VideoSourceConfig_1</tt:Name><tt:UseCount>1</tt:UseCount>"
         "<tt:SourceToken>VideoSource_1</tt:SourceToken>"
-        '<tt:Bounds x="0" y="0" width="1920" height="1080"/></tt:VideoSourceConfiguration>'
+        f'<tt:Bounds x="0" y="0" width="{width}" height="{height}"/>'
+        "</tt:VideoSourceConfiguration>"
         '<tt:VideoEncoderConfiguration token="VideoEncoderConfig_1">'
         "<tt:Name>VideoEncoderConfig_1</tt:Name><tt:UseCount>1</tt:UseCount>"
-        "<tt:Encoding>H264</tt:Encoding>"
-        "<tt:Resolution><tt:Width>1920</tt:Width><tt:Height>1080</tt:Height></tt:Resolution>"
-        "<tt:Quality>4</tt:Quality>"
-        "<tt:RateControl><tt:FrameRateLimit>25</tt:FrameRateLimit>"
+        "<tt:Encoding>JPEG</tt:Encoding>"
+        f"<tt:Resolution><tt:Width>{width}</tt:Width><tt:Height>{height}</tt:Height>"
+        "</tt:Resolution><tt:Quality>4</tt:Quality>"
+        f"<tt:RateControl><tt:FrameRateLimit>{max(1, round(fps))}</tt:FrameRateLimit>"
         "<tt:EncodingInterval>1</tt:EncodingInterval><tt:BitrateLimit>4096</tt:BitrateLimit>"
         "</tt:RateControl>"
-        "<tt:H264><tt:GovLength>50</tt:GovLength><tt:H264Profile>Main</tt:H264Profile></tt:H264>"
         "<tt:Multicast><tt:Address><tt:Type>IPv4</tt:Type>"
         "<tt:IPv4Address>0.0.0.0</tt:IPv4Address></tt:Address><tt:Port>0</tt:Port>"
         "<tt:TTL>0</tt:TTL><tt:AutoStart>false</tt:AutoStart></tt:Multicast>"
@@ -145,7 +152,9 @@ def _media_uri(operation: str, uri: str) -> str:
     )
 
 
-def _soap_body(camera: SimCamera, fault_: Fault | None, soap: SoapRequest, now: float) -> str:
+def _soap_body(
+    camera: SimCamera, fault_: Fault | None, soap: SoapRequest, now: float, stream: StreamFormat
+) -> str:
     """The body of a successful reply, or '' if the operation is unknown."""
     op = soap.operation
     if op == "GetSystemDateAndTime":
@@ -157,7 +166,7 @@ def _soap_body(camera: SimCamera, fault_: Fault | None, soap: SoapRequest, now: 
     if op == "GetDeviceInformation":
         return _device_information(camera, fault_ is not None and fault_.kind == "replaced")
     if op == "GetProfiles":
-        return _profiles()
+        return _profiles(stream)
     if op == "GetStreamUri":
         uri = f"rtsp://{camera.host}:{camera.rtsp_port}{camera.rtsp_path}"
         return _media_uri(op, uri)
@@ -172,6 +181,7 @@ def _soap_reply(
     soap_bytes: bytes,
     now: float,
     headers: list[tuple[str, str]],
+    stream: StreamFormat,
 ) -> Reply:
     kind = fault_.kind if fault_ is not None else None
     try:
@@ -200,7 +210,7 @@ def _soap_reply(
         if token != PROFILE_TOKEN:
             body = fault(soap.soap_ns, "NoProfile", "Profile token does not exist")
             return Reply(400, headers, body)
-    result = _soap_body(camera, fault_, soap, now)
+    result = _soap_body(camera, fault_, soap, now, stream)
     if not result:
         body = fault(soap.soap_ns, "ActionNotSupported", "Optional Action Not Implemented")
         return Reply(400, headers, body)
@@ -214,11 +224,16 @@ def http_reply(
     camera: SimCamera,
     fault_: Fault | None,
     auth: Authenticator,
-    snapshots: SnapshotCache,
+    picture: Picture,
+    stream: StreamFormat,
     request: Request,
     now: float,
-) -> Reply:
-    """The reply of ``camera`` (with ``fault_`` or none) to an HTTP request at wall time ``now``."""
+) -> Reply | Pending[bytes]:
+    """The reply of ``camera`` (with ``fault_`` or none) to an HTTP request at wall time ``now``.
+
+    ``picture`` makes the snapshot (``Pending`` while it is being rendered); ``stream`` is
+    what GetProfiles reports of the main stream.
+    """
     if fault_ is not None and fault_.kind == "clock_drift":
         now += fault_.param("offset_s")
     headers = [("Server", SERVER), ("Date", formatdate(now, usegmt=True))]
@@ -228,7 +243,7 @@ def http_reply(
     if path in SOAP_PATHS:
         if request.method != "POST":
             return Reply(405, [*headers, ("Allow", "POST")])
-        return _soap_reply(camera, fault_, request.body, now, headers)
+        return _soap_reply(camera, fault_, request.body, now, headers, stream)
     if path == SNAPSHOT_PATH:
         if request.method not in ("GET", "HEAD"):
             return Reply(405, [*headers, ("Allow", "GET, HEAD")])
@@ -239,10 +254,16 @@ def http_reply(
         if check is not Check.OK:
             challenge = auth.challenge(camera, stale=check is Check.STALE)
             return Reply(401, [*headers, ("WWW-Authenticate", challenge)])
-        jpeg = snapshots.jpeg(camera, now)
-        body = b"" if request.method == "HEAD" else jpeg
-        reply = Reply(200, [*headers, ("Content-Type", "image/jpeg")], body)
-        if request.method == "HEAD":
-            reply.stream, reply.stream_bytes = iter(()), len(jpeg)
-        return reply
+        jpeg = picture(now)
+        head = request.method == "HEAD"
+        if isinstance(jpeg, bytes):
+            return _snapshot(jpeg, headers, head)
+        return Pending(jpeg, lambda data: _snapshot(data, headers, head))
     return Reply(404, headers)
+
+
+def _snapshot(jpeg: bytes, headers: list[tuple[str, str]], head: bool) -> Reply:
+    reply = Reply(200, [*headers, ("Content-Type", "image/jpeg")], b"" if head else jpeg)
+    if head:
+        reply.stream, reply.stream_bytes = iter(()), len(jpeg)
+    return reply

@@ -1,7 +1,8 @@
-"""RTSP control answers of a simulated camera: OPTIONS, DESCRIBE (SDP), SETUP, PLAY, TEARDOWN.
+"""RTSP answers of a simulated camera: OPTIONS, DESCRIBE (SDP), SETUP, PLAY, TEARDOWN.
 
-No media is sent: these replies exist for the daemon's cheap checks (DESCRIBE and its SDP) and
-for clients that go as far as PLAY.  Authentication follows the camera's ``AuthMode``; faults
+DESCRIBE announces one RTP/JPEG video track (payload type 26) and one PCMA audio track;
+SETUP/PLAY/TEARDOWN are the business of ``media.MediaSessions``, which streams the camera's
+pictures over the RTSP connection.  Authentication follows the camera's ``AuthMode``; faults
 ``auth_fail``, ``rtsp_500``, ``no_video_track`` and ``clock_drift`` change the replies here
 (connection-level faults are the server's business).
 """
@@ -14,20 +15,31 @@ from urllib.parse import urlsplit
 
 from bridge.simulator.auth import Authenticator, Check
 from bridge.simulator.faults import Fault
+from bridge.simulator.media import AUDIO_TRACK, VIDEO_TRACK, MediaSessions
 from bridge.simulator.model import SimCamera
-from bridge.simulator.wire import Reply, Request
+from bridge.simulator.rtp_jpeg import PAYLOAD_TYPE
+from bridge.simulator.wire import Reply, Request, RequestProtocol
 
 __all__ = ["PUBLIC_METHODS", "rtsp_reply", "sdp_for"]
 
 PUBLIC_METHODS = "OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN, GET_PARAMETER"
 SERVER = "gridbridge-simulator RTSP"
-WIDTH, HEIGHT, FPS = 1920, 1080, 25
-# SPS/PPS of a 1920x1080 H.264 Main profile stream, as cameras put them in the SDP.
-_SPROP = "Z00AKpWoHgCJ+WbgICAgQA==,aO48gA=="
 
 
-def sdp_for(camera: SimCamera, base_url: str, *, video: bool = True) -> str:
-    """The session description of the camera's main stream (audio only when not ``video``)."""
+def sdp_for(
+    camera: SimCamera,
+    base_url: str,
+    *,
+    width: int,
+    height: int,
+    fps: float,
+    video: bool = True,
+) -> str:
+    """The session description of the camera's main stream (audio only when not ``video``).
+
+    The video is RTP/JPEG; its size is said three ways (``x-dimensions``, ``cliprect``,
+    ``framesize``) because clients read different ones.
+    """
     session = int(hashlib.sha256(camera.id.encode()).hexdigest()[:8], 16)
     lines = [
         "v=0",
@@ -38,23 +50,25 @@ def sdp_for(camera: SimCamera, base_url: str, *, video: bool = True) -> str:
         f"a=control:{base_url}",
     ]
     if video:
+        pt = PAYLOAD_TYPE
         lines += [
-            "m=video 0 RTP/AVP 96",
+            f"m=video 0 RTP/AVP {pt}",
             "c=IN IP4 0.0.0.0",
             "b=AS:4096",
             "a=recvonly",
-            f"a=x-dimensions:{WIDTH},{HEIGHT}",
-            f"a=framerate:{FPS}.000000",
-            "a=control:trackID=1",
-            "a=rtpmap:96 H264/90000",
-            f"a=fmtp:96 profile-level-id=4D002A;packetization-mode=1;sprop-parameter-sets={_SPROP}",
+            f"a=x-dimensions:{width},{height}",
+            f"a=cliprect:0,0,{height},{width}",
+            f"a=framesize:{pt} {width}-{height}",
+            f"a=framerate:{fps:.6f}",
+            f"a=control:{VIDEO_TRACK}",
+            f"a=rtpmap:{pt} JPEG/90000",
         ]
     lines += [
         "m=audio 0 RTP/AVP 8",
         "c=IN IP4 0.0.0.0",
         "b=AS:64",
         "a=recvonly",
-        "a=control:trackID=2",
+        f"a=control:{AUDIO_TRACK}",
         "a=rtpmap:8 PCMA/8000",
     ]
     return "\r\n".join(lines) + "\r\n"
@@ -78,18 +92,17 @@ def _names_stream(camera: SimCamera, target: str) -> bool:
     return last.startswith("trackID=") and head == wanted
 
 
-def _session_id(camera: SimCamera) -> str:
-    return hashlib.sha256(f"session:{camera.id}".encode()).hexdigest()[:16].upper()
-
-
 def rtsp_reply(
     camera: SimCamera,
     fault: Fault | None,
     auth: Authenticator,
     request: Request,
     now: float,
+    conn: RequestProtocol,
+    media: MediaSessions,
 ) -> Reply:
-    """The reply of ``camera`` (with ``fault`` or none) to an RTSP request at wall time ``now``."""
+    """The reply of ``camera`` (with ``fault`` or none) to an RTSP request at wall time ``now``
+    on connection ``conn``; sessions and streams are ``media``'s."""
     kind = fault.kind if fault is not None else None
     if kind == "clock_drift" and fault is not None:
         now += fault.param("offset_s")
@@ -118,19 +131,25 @@ def rtsp_reply(
             else (f"rtsp://{camera.host}:{camera.rtsp_port}{request.target}")
         )
         base = base.rstrip("/") + "/"
-        body = sdp_for(camera, base, video=kind != "no_video_track").encode()
+        body = sdp_for(
+            camera,
+            base,
+            width=media.width,
+            height=media.height,
+            fps=media.limits.fps,
+            video=kind != "no_video_track",
+        ).encode()
         return Reply(
             200,
             [*headers, ("Content-Base", base), ("Content-Type", "application/sdp")],
             body,
         )
-    session = f"{_session_id(camera)};timeout=60"
     if method == "SETUP":
-        transport = request.headers.get("transport", "RTP/AVP;unicast;client_port=5000-5001")
-        reply_transport = transport.split(",")[0] + ";ssrc=" + _session_id(camera)[:8]
-        return Reply(200, [*headers, ("Session", session), ("Transport", reply_transport)])
+        return media.setup(conn, camera, request, headers)
     if "session" not in request.headers and method in ("PLAY", "TEARDOWN"):
         return Reply(454, headers)
     if method == "PLAY":
-        return Reply(200, [*headers, ("Session", session), ("Range", "npt=0.000-")])
-    return Reply(200, [*headers, ("Session", session)])  # TEARDOWN, GET_PARAMETER
+        return media.play(conn, request, headers)
+    if method == "TEARDOWN":
+        return media.teardown(conn, headers)
+    return media.keepalive(conn, headers)  # GET_PARAMETER

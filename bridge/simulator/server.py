@@ -5,7 +5,8 @@ no task per connection.  A camera that is ``down`` (or in the down phase of ``fl
 its listening sockets closed, so connecting to it is refused like a switched-off device;
 when it comes back its sockets are bound again.  Faults are validated all-or-nothing and take
 effect at once for new requests; re-binding after a fault clears happens within a loop turn
-(``settle()`` waits for it).
+(``settle()`` waits for it).  Pictures (snapshot and RTSP stream) come from one
+``SnapshotCache``; RTSP sessions and their streams from one ``MediaSessions``.
 """
 
 from __future__ import annotations
@@ -20,14 +21,17 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from types import TracebackType
+from typing import Any
 
 from bridge.simulator.auth import Authenticator
 from bridge.simulator.faults import Fault, parse_faults
+from bridge.simulator.media import MediaSessions, StreamLimits, StreamState
 from bridge.simulator.model import SimCamera, SimulatorError, check_unique_endpoints
 from bridge.simulator.onvif import http_reply
+from bridge.simulator.rtp_jpeg import MAX_DIMENSION
 from bridge.simulator.rtsp import rtsp_reply
 from bridge.simulator.snapshot import SnapshotCache
-from bridge.simulator.wire import Admission, Reply, Request, RequestProtocol
+from bridge.simulator.wire import Admission, Pending, Reply, Request, RequestProtocol
 
 __all__ = ["FD_RESERVE", "Simulator", "fds_needed", "raise_fd_limit"]
 
@@ -79,9 +83,11 @@ class _Port:
 
     def closed(self, conn: RequestProtocol) -> None:
         self.sim._connections.discard(conn)
+        if self.rtsp:
+            self.sim._media.closed(conn)
 
-    def handle(self, request: Request) -> Reply | Admission:
-        return self.sim._handle(self, request)
+    def handle(self, conn: RequestProtocol, request: Request) -> Reply | Pending[Any] | Admission:
+        return self.sim._handle(self, conn, request)
 
     def version(self) -> str:
         return "RTSP/1.0" if self.rtsp else "HTTP/1.1"
@@ -91,7 +97,10 @@ class Simulator:
     """Serves ``cameras`` on loopback, each with RTSP, ONVIF and a snapshot URL, with faults.
 
     ``faults`` (camera ID → kind or ``{"kind": …}``) is validated and applied by ``start()``.
-    ``clock`` gives wall time in seconds (device clocks, nonces, snapshot stamps).
+    ``clock`` gives wall time in seconds (device clocks, nonces, picture stamps).
+    ``snapshot_size`` is the size of every picture, snapshot and stream (multiples of 8, at
+    most 2040: RTP/JPEG's limits); ``stream`` the RTSP frame rate and limits;
+    ``scene_pool`` N makes cameras share N street scenes (benchmarks; see ``SnapshotCache``).
     Use as ``async with Simulator(cameras) as sim:`` or ``start()``/``close()``.
     """
 
@@ -101,17 +110,29 @@ class Simulator:
         *,
         faults: Mapping[str, object] | None = None,
         snapshot_size: tuple[int, int] = (1280, 720),
+        stream: StreamLimits | None = None,
+        scene_pool: int | None = None,
         backlog: int = 64,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        width, height = snapshot_size
+        if not all(16 <= n <= MAX_DIMENSION and n % 8 == 0 for n in snapshot_size):
+            raise SimulatorError(
+                f"picture size {width}x{height}: width and height must be multiples of 8 "
+                f"from 16 to {MAX_DIMENSION} (RTP/JPEG carries them as a number of 8-pixel blocks)"
+            )
         self._cameras = tuple(cameras)
         self._by_id = {c.id: c for c in self._cameras}
         self._initial_faults = dict(faults or {})
         self._backlog = backlog
         self._clock = clock
         self._auth = Authenticator(secrets.token_bytes(32), clock)
-        self._snapshots = SnapshotCache(*snapshot_size)
+        self._snapshots = SnapshotCache(width, height, scene_pool=scene_pool)
+        self._media = MediaSessions(
+            self._picture, self._stream_state, stream or StreamLimits(), width, height
+        )
         self._faults: dict[str, Fault] = {}
+        self._fault_since: dict[str, float] = {}
         self._servers: dict[str, tuple[asyncio.Server, ...]] = {}
         self._ports: dict[str, tuple[_Port, _Port]] = {}
         self._connections: set[RequestProtocol] = set()
@@ -150,6 +171,8 @@ class Simulator:
         faults = parse_faults(self._initial_faults, self._by_id)
         faults.update(self._faults)  # set_faults() before start() wins over the constructor's
         self._faults = faults
+        now = self._clock()
+        self._fault_since = {camera_id: now for camera_id in faults}
         self._settled.set()
         self._ports = {c.id: (_Port(self, c, True), _Port(self, c, False)) for c in self._cameras}
         try:
@@ -176,9 +199,11 @@ class Simulator:
         self._flap_timers.clear()
         for camera_id in list(self._servers):
             self._close_listeners(camera_id)
+        await self._media.close()
         for conn in list(self._connections):
             conn.abort()
         self._connections.clear()
+        await self._snapshots.close()
 
     # --- faults ---------------------------------------------------------------------------
 
@@ -232,8 +257,10 @@ class Simulator:
         self._flap_down.pop(camera_id, None)
         if fault is None:
             self._faults.pop(camera_id, None)
+            self._fault_since.pop(camera_id, None)
         else:
             self._faults[camera_id] = fault
+            self._fault_since[camera_id] = self._clock()
         if self._reconciler is None and not self._servers:
             return  # not started: start() applies the faults
         if fault is not None and fault.kind in _DOWN_KINDS:
@@ -351,7 +378,30 @@ class Simulator:
             return Admission.SILENT
         return Admission.SERVE
 
-    def _handle(self, port: _Port, request: Request) -> Reply | Admission:
+    def _picture(
+        self, camera: SimCamera, now: float | None = None
+    ) -> bytes | asyncio.Future[bytes]:
+        """The camera's picture at ``now`` of its clock (default: its clock now)."""
+        fault = self._faults.get(camera.id)
+        if now is None:
+            now = self._clock()
+            if fault is not None and fault.kind == "clock_drift":
+                now += fault.param("offset_s")
+        return self._snapshots.jpeg(camera, fault, self._fault_since.get(camera.id, 0.0), now)
+
+    def _stream_state(self, camera_id: str) -> StreamState:
+        if not self._wants_listening(camera_id):
+            return StreamState.DROP
+        fault = self._faults.get(camera_id)
+        return (
+            StreamState.HANG
+            if fault is not None and fault.kind == "blackhole"
+            else StreamState.SERVE
+        )
+
+    def _handle(
+        self, port: _Port, conn: RequestProtocol, request: Request
+    ) -> Reply | Pending[Any] | Admission:
         camera = port.camera
         if not self._wants_listening(camera.id):
             return Admission.DROP
@@ -361,10 +411,14 @@ class Simulator:
         now = self._clock()
         if port.rtsp:
             self.requests["rtsp"] += 1
-            reply = rtsp_reply(camera, fault, self._auth, request, now)
+            reply: Reply | Pending[Any] = rtsp_reply(
+                camera, fault, self._auth, request, now, conn, self._media
+            )
         else:
             self.requests["http"] += 1
-            reply = http_reply(camera, fault, self._auth, self._snapshots, request, now)
+            stream = (self._media.width, self._media.height, self._media.limits.fps)
+            picture = partial(self._picture, camera)
+            reply = http_reply(camera, fault, self._auth, picture, stream, request, now)
         if fault is not None and fault.kind == "slow":
             reply.delay_s = fault.param("latency_ms") / 1000.0
         return reply

@@ -3,17 +3,21 @@
 RTSP/1.0 and HTTP/1.1 share their message syntax, so one ``asyncio.Protocol`` serves both:
 keep-alive with several requests per connection (answered in order), header block capped at
 ``MAX_HEAD_BYTES``, bodies only with ``Content-Length`` and capped at ``MAX_BODY_BYTES``,
-replies that may be delayed, withheld (a silent peer) or streamed lazily with flow control.
-No task per connection: everything runs from protocol callbacks and ``call_later``.
+replies that may be delayed, withheld (a silent peer), prepared off the event loop
+(``Pending``) or streamed lazily with flow control.  On RTSP connections, interleaved binary
+frames from the client (``$``, channel, length: RTCP receiver reports during a TCP session)
+are skipped between requests, and ``send_media`` writes RTP between replies.  No task per
+connection: everything runs from protocol callbacks and ``call_later``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from functools import partial
+from typing import Any, Generic, Protocol, TypeVar
 
 __all__ = [
     "IDLE_TIMEOUT_S",
@@ -21,10 +25,13 @@ __all__ = [
     "MAX_HEAD_BYTES",
     "Admission",
     "Dispatch",
+    "Pending",
     "Reply",
     "Request",
     "RequestProtocol",
 ]
+
+T = TypeVar("T")
 
 MAX_HEAD_BYTES = 16 * 1024
 MAX_BODY_BYTES = 1024 * 1024
@@ -38,8 +45,10 @@ _REASONS = {
     405: "Method Not Allowed",
     413: "Payload Too Large",
     431: "Request Header Fields Too Large",
+    453: "Not Enough Bandwidth",
     454: "Session Not Found",
     455: "Method Not Valid in This State",
+    461: "Unsupported Transport",
     500: "Internal Server Error",
     501: "Not Implemented",
     505: "Version Not Supported",
@@ -62,7 +71,8 @@ class Reply:
     """What to send back.  ``Content-Length`` is added from ``body`` plus ``stream_bytes``.
 
     ``stream`` yields chunks after ``body``; their total must equal ``stream_bytes``.
-    ``delay_s`` postpones the whole reply; ``close`` ends the connection after it.
+    ``delay_s`` postpones the whole reply; ``close`` ends the connection after it.  ``after``
+    is called once the reply is written (an RTSP PLAY starts its media only then).
     """
 
     status: int
@@ -71,6 +81,20 @@ class Reply:
     stream: Iterator[bytes] | None = None
     stream_bytes: int = 0
     close: bool = False
+    delay_s: float = 0.0
+    after: Callable[[], None] | None = None
+
+
+@dataclass(slots=True)
+class Pending(Generic[T]):
+    """A reply waiting for something made off the event loop (a picture being encoded).
+
+    The connection answers nothing else until ``future`` is done (replies stay in order);
+    then ``build(result)`` is sent, ``delay_s`` later.  A future that fails is answered 500.
+    """
+
+    future: asyncio.Future[T]
+    build: Callable[[T], Reply]
     delay_s: float = 0.0
 
 
@@ -91,8 +115,8 @@ class Dispatch(Protocol):
     def closed(self, conn: RequestProtocol) -> None:
         """The connection ended (note it as closed)."""
 
-    def handle(self, request: Request) -> Reply | Admission:
-        """The reply to a request, or ``SILENT``/``DROP`` for the connection instead."""
+    def handle(self, conn: RequestProtocol, request: Request) -> Reply | Pending[Any] | Admission:
+        """The reply to a request on ``conn``, or ``SILENT``/``DROP`` for the connection."""
 
     def version(self) -> str:
         """The protocol token of replies: ``RTSP/1.0`` or ``HTTP/1.1``."""
@@ -111,7 +135,8 @@ def _parse_head(head: bytes) -> tuple[str, str, str, dict[str, str]]:
         raise _BadRequest(400) from None
     lines = text.split("\r\n")
     parts = lines[0].split(" ")
-    if len(parts) != 3 or not parts[0].isalpha() or not parts[1]:
+    # RTSP method names have underscores (GET_PARAMETER, FFmpeg's keep-alive during PLAY)
+    if len(parts) != 3 or not parts[0].replace("_", "").isalpha() or not parts[1]:
         raise _BadRequest(400)
     method, target, version = parts
     if version not in ("RTSP/1.0", "HTTP/1.1", "HTTP/1.0"):
@@ -145,8 +170,10 @@ class RequestProtocol(asyncio.Protocol):
         "_busy",
         "_close_after",
         "_dispatch",
+        "_drain",
         "_idle",
         "_paused",
+        "_rtsp",
         "_silent",
         "_stream",
         "_transport",
@@ -154,6 +181,7 @@ class RequestProtocol(asyncio.Protocol):
 
     def __init__(self, dispatch: Dispatch) -> None:
         self._dispatch = dispatch
+        self._rtsp = dispatch.version() == "RTSP/1.0"
         self._transport: asyncio.Transport | None = None
         self._buffer = bytearray()
         self._busy = False  # a reply is delayed or streaming: requests wait in the buffer
@@ -162,6 +190,7 @@ class RequestProtocol(asyncio.Protocol):
         self._stream: Iterator[bytes] | None = None
         self._close_after = False
         self._idle: asyncio.TimerHandle | None = None
+        self._drain: asyncio.Future[None] | None = None
 
     # --- asyncio callbacks ----------------------------------------------------------------
 
@@ -192,6 +221,7 @@ class RequestProtocol(asyncio.Protocol):
             self._idle.cancel()
         self._stream = None
         self._transport = None
+        self._wake_drain()
         self._dispatch.closed(self)
 
     def abort(self) -> None:
@@ -199,13 +229,42 @@ class RequestProtocol(asyncio.Protocol):
         if self._transport is not None:
             self._transport.abort()
 
+    def close(self) -> None:
+        """Close the connection after what is already written (FIN)."""
+        if self._transport is not None:
+            self._transport.close()
+
+    def send_media(self, data: bytes) -> bool:
+        """Write interleaved media between replies; False (nothing written) when the
+        connection is closing or a streamed body is going out."""
+        transport = self._transport
+        if transport is None or transport.is_closing() or self._stream is not None:
+            return False
+        transport.write(data)
+        return True
+
+    async def drain(self) -> None:
+        """Wait until the client has read what was written (below the transport's low-water
+        mark), or the connection is gone; at once if it already has."""
+        if not self._paused or self._transport is None:
+            return
+        if self._drain is None or self._drain.done():
+            self._drain = asyncio.get_running_loop().create_future()
+        await self._drain
+
     def pause_writing(self) -> None:
         self._paused = True
 
     def resume_writing(self) -> None:
         self._paused = False
+        self._wake_drain()
         if self._stream is not None:
             self._pump()
+
+    def _wake_drain(self) -> None:
+        if self._drain is not None and not self._drain.done():
+            self._drain.set_result(None)
+        self._drain = None
 
     # --- request handling -----------------------------------------------------------------
 
@@ -218,6 +277,20 @@ class RequestProtocol(asyncio.Protocol):
     def _on_idle(self) -> None:
         if self._transport is not None and not self._busy:
             self._transport.close()
+
+    def _skip_interleaved(self) -> bool | None:
+        """Drop one whole ``$`` frame at the head of the buffer: True if dropped, None if
+        it is not all here yet, False if the buffer does not start with one."""
+        if not self._rtsp or not self._buffer.startswith(b"$"):
+            return False
+        if len(self._buffer) < 4:
+            return None
+        size = 4 + int.from_bytes(self._buffer[2:4], "big")
+        if len(self._buffer) < size:
+            return None
+        del self._buffer[:size]
+        self._arm_idle()
+        return True
 
     def _next_request(self) -> Request | None:
         end = self._buffer.find(b"\r\n\r\n", 0, MAX_HEAD_BYTES + 4)
@@ -244,8 +317,11 @@ class RequestProtocol(asyncio.Protocol):
     def _process(self) -> None:
         transport = self._transport
         while transport is not None and not self._busy and not self._silent:
+            skipped = self._skip_interleaved()
+            if skipped:
+                continue
             try:
-                request = self._next_request()
+                request = None if skipped is None else self._next_request()
             except _BadRequest as exc:
                 self._send(Reply(exc.status, close=True), None)
                 return
@@ -254,17 +330,24 @@ class RequestProtocol(asyncio.Protocol):
                     transport.resume_reading()
                 return
             self._arm_idle()
-            reply = self._dispatch.handle(request)
+            reply = self._dispatch.handle(self, request)
             if reply is Admission.DROP:
                 transport.abort()
                 return
-            if not isinstance(reply, Reply):
+            if reply is Admission.SILENT:
                 self._silent = True
                 self._buffer.clear()
                 return
-            if _wants_close(request):
-                reply.close = True
             cseq = request.headers.get("cseq") if request.version == "RTSP/1.0" else None
+            close = _wants_close(request)
+            if isinstance(reply, Pending):
+                self._busy = True
+                reply.future.add_done_callback(
+                    partial(self._resolved, reply, close=close, cseq=cseq)
+                )
+                return
+            assert isinstance(reply, Reply)
+            reply.close = reply.close or close
             if reply.delay_s > 0:
                 self._busy = True
                 loop = asyncio.get_running_loop()
@@ -272,6 +355,22 @@ class RequestProtocol(asyncio.Protocol):
                 return
             self._send(reply, cseq)
             transport = self._transport
+
+    def _resolved(
+        self, pending: Pending[Any], future: asyncio.Future[Any], *, close: bool, cseq: str | None
+    ) -> None:
+        if self._transport is None:
+            return  # the client left while its reply was being prepared
+        if future.cancelled() or future.exception() is not None:
+            reply = Reply(500, close=True)
+        else:
+            reply = pending.build(future.result())
+        reply.close = reply.close or close
+        reply.delay_s += pending.delay_s
+        if reply.delay_s > 0:
+            asyncio.get_running_loop().call_later(reply.delay_s, self._send_later, reply, cseq)
+        else:
+            self._send_later(reply, cseq)
 
     def _send_later(self, reply: Reply, cseq: str | None) -> None:
         self._busy = False
@@ -284,6 +383,8 @@ class RequestProtocol(asyncio.Protocol):
             return
         transport.write(render(self._dispatch.version(), reply, cseq))
         self._close_after = reply.close
+        if reply.after is not None:
+            reply.after()
         if reply.stream is not None:
             self._busy = True
             self._stream = reply.stream

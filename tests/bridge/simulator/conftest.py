@@ -181,3 +181,22 @@ async def describe_with_auth(camera: SimCamera, password: str | None = None) -> 
         return await read_response(reader)
     finally:
         writer.close()
+
+
+async def fetch_snapshot(camera: SimCamera) -> bytes:
+    """GET the camera's /snapshot.jpg, answering its challenge; the JPEG bytes."""
+    request = f"GET /snapshot.jpg HTTP/1.1\r\nHost: {camera.host}\r\n"
+    reply = await exchange(camera.host, camera.onvif_port, (request + "\r\n").encode())
+    if reply.status == 401:
+        assert camera.username is not None
+        challenge, password = reply.headers["www-authenticate"], camera.password or ""
+        auth = (
+            basic_header(camera.username, password)
+            if challenge.startswith("Basic")
+            else digest_header(challenge, camera.username, password, "GET", "/snapshot.jpg")
+        )
+        request += f"Authorization: {auth}\r\n"
+        reply = await exchange(camera.host, camera.onvif_port, (request + "\r\n").encode())
+    assert reply.status == 200, reply
+    assert reply.headers["content-type"] == "image/jpeg"
+    return reply.body

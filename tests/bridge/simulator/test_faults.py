@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bridge.simulator import KINDS, FaultError, parse_faults
-from bridge.simulator.faults import RESERVED_KINDS
+from bridge.simulator.faults import PICTURE_KINDS
 
 IDS = {"A", "B"}
 
@@ -43,10 +43,18 @@ def test_every_problem_is_listed_at_once() -> None:
         assert kind in message  # the known kinds are listed
 
 
-def test_picture_faults_are_reserved_not_unknown() -> None:
-    assert "black" in RESERVED_KINDS
-    with pytest.raises(FaultError, match="picture fault, not implemented yet"):
-        parse_faults({"A": "black"}, IDS)
+def test_picture_faults_are_kinds_with_a_bounded_strength() -> None:
+    from bridge.simulator import pictures  # OpenCV: only where pictures are made
+
+    assert set(PICTURE_KINDS) == set(pictures.PICTURE_KINDS)
+    assert set(PICTURE_KINDS) | {"night_ir"} <= set(KINDS)
+    faults = parse_faults({"A": "blur", "B": {"kind": "noise", "strength": 0.3}}, IDS)
+    assert faults["A"].param("strength") == 1.0
+    assert faults["B"].to_json() == {"kind": "noise", "strength": 0.3}
+    with pytest.raises(FaultError, match=r"blur.strength must be a number in \[0.1, 1.0\]"):
+        parse_faults({"A": {"kind": "blur", "strength": 0}}, IDS)
+    with pytest.raises(FaultError, match="frozen has no parameter 'strength'"):
+        parse_faults({"A": {"kind": "frozen", "strength": 0.5}}, IDS)
 
 
 @pytest.mark.parametrize("body", [[], "down", None, {"A": 3}, {"A": {"latency_ms": 5}}])

@@ -79,7 +79,7 @@ async def test_onvif_zeep_async_onboarding_end_to_end(sim: Simulator) -> None:
         media = await client.create_media_service()
         profiles = await media.GetProfiles()
         token = profiles[0].token
-        assert profiles[0].VideoEncoderConfiguration.Encoding == "H264"
+        assert profiles[0].VideoEncoderConfiguration.Encoding == "JPEG"  # as RTSP streams it
         request = media.create_type("GetStreamUri")
         request.ProfileToken = token
         request.StreamSetup = {"Stream": "RTP-Unicast", "Transport": {"Protocol": "RTSP"}}

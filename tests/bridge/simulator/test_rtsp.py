@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
+from adapters.sdp import parse_sdp
 from bridge.simulator import AuthMode, SimCamera, Simulator
 from tests.bridge.simulator.conftest import (
     basic_header,
@@ -49,7 +50,7 @@ async def test_describe_without_credentials_gets_a_challenge(sim: Simulator) -> 
     [(AuthMode.DIGEST_QOP, "Digest", True), (AuthMode.DIGEST, "Digest", False),
      (AuthMode.BASIC, "Basic", False)],
 )  # fmt: skip
-async def test_describe_with_the_right_credentials_gets_an_h264_sdp(
+async def test_describe_with_the_right_credentials_gets_a_jpeg_sdp(
     make_cameras: Make, auth: AuthMode, scheme: str, qop: bool
 ) -> None:
     async with Simulator(make_cameras(1, auth=auth)) as sim:
@@ -64,10 +65,15 @@ async def test_describe_with_the_right_credentials_gets_an_h264_sdp(
     assert reply.headers["content-type"] == "application/sdp"
     assert reply.headers["cseq"] == "2"
     sdp = reply.body.decode()
-    assert "m=video 0 RTP/AVP 96" in sdp
-    assert "a=rtpmap:96 H264/90000" in sdp
-    assert "a=framerate:25" in sdp
-    assert "a=x-dimensions:1920,1080" in sdp
+    assert "m=video 0 RTP/AVP 26" in sdp
+    assert "a=rtpmap:26 JPEG/90000" in sdp
+    assert "a=framerate:4.0" in sdp
+    assert "a=x-dimensions:1280,720" in sdp
+    assert "a=control:trackID=1" in sdp
+    info = parse_sdp(sdp)  # as the daemon's cheap check reads it
+    assert (info.has_video, info.codec, info.width, info.height, info.fps) == (
+        True, "JPEG", 1280, 720, 4.0,
+    )  # fmt: skip
 
 
 async def test_wrong_password_is_rejected(sim: Simulator) -> None:
