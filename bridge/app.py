@@ -1,8 +1,9 @@
 """The composition root: builds every part of the daemon, runs it, shuts it down in order.
 
 Start-up: store → broker (embedded when ``mqtt.url`` is empty) → bus view and publisher →
-monitor (scheduler, checks) → inventory watcher.  One TaskGroup, named tasks.  Shutdown (on
-SIGTERM/SIGINT, or a fatal error): running checks finish up to a deadline, pending
+monitor (scheduler, checks) → frame tier (pictures) → inventory watcher.  One TaskGroup,
+named tasks.  Shutdown (on SIGTERM/SIGINT, or a fatal error): running looks at pictures are
+abandoned, running checks finish up to a deadline, pending
 transitions and their bus messages are written, the outbox is flushed within its deadline,
 the bridge state ``offline`` is published, connections are closed.
 """
@@ -13,8 +14,10 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote
 
 from bridge.bootstrap import build_store
 from bridge.bus.embedded import embedded_broker
@@ -23,19 +26,28 @@ from bridge.bus.payloads import Request, parse_request, response_payload
 from bridge.bus.publisher import Publisher
 from bridge.bus.topics import GridPath, Topics
 from bridge.fleet import Fleet
+from bridge.frame_sources import FrameSources
+from bridge.frames import FrameTier, LookError
 from bridge.grid import GridIndex
 from bridge.logs import redact
+from bridge.model import CameraState
 from bridge.monitor import Monitor
 from bridge.observation import Observation
 from bridge.probes import real_probes
 from bridge.settings import Settings
+from bridge.snapshots import SnapshotStore
 from bridge.store import Store
 from bridge.tracker import Transition
+from health.verdict import CameraHealth
 
 log = logging.getLogger(__name__)
 
 DRAIN_DEADLINE_S = 10.0  # running checks may finish this long after a stop is asked
 INVENTORY_POLL_S = 30.0  # how often the daemon looks for a new import or grid map
+# A bus request for a snapshot waits this long for the look (two pictures and a diagnosis);
+# below the responder's own 15 s deadline so the answer says why rather than nothing.
+SNAPSHOT_REQUEST_TIMEOUT_S = 14.0
+SNAPSHOT_PRUNE_EVERY_S = 3600.0
 
 
 class Daemon:
@@ -45,8 +57,10 @@ class Daemon:
         self._settings = settings
         self._inventory_poll_s = inventory_poll_s
         self._store: Store | None = None
-        self._fleet = Fleet(Topics(settings.mqtt.root))
+        self._fleet = Fleet(Topics(settings.mqtt.root), snapshot_url_maker(settings))
         self._monitor: Monitor | None = None
+        self._frames: FrameTier | None = None
+        self._snapshots: SnapshotStore | None = None
         self._publisher: Publisher | None = None
         self._inventory_mark: tuple[int, datetime | None, int] | None = None
         self.broker_url: str | None = None
@@ -57,14 +71,17 @@ class Daemon:
         async with build_store(self._settings) as store, self._broker() as url:
             self._store = store
             self.broker_url = url
-            async with real_probes(self._settings) as probes:
+            async with real_probes(self._settings) as probes, self._frame_sources() as sources:
                 monitor = Monitor(
                     store, probes.checker, self._settings, onboard=probes.onboard,
                     bus=self._bus_messages, on_written=self._notify,
+                    picture_faults=self._picture_faults,
                 )  # fmt: skip
                 self._monitor = monitor
                 await self._load_inventory(first=True)
                 n = await monitor.load()
+                if sources is not None:
+                    await self._start_frames(store, monitor, sources)
                 publisher = Publisher(
                     self._settings.mqtt, store, self._republish, self._handle_request, url=url
                 )
@@ -78,12 +95,18 @@ class Daemon:
             pub = tasks.create_task(publisher.run(), name="bus-publisher")
             mon = tasks.create_task(monitor.run(), name="monitor")
             watch = tasks.create_task(self._watch_inventory(), name="inventory-watch")
+            frames = self._frames
+            look = tasks.create_task(frames.run(), name="frames") if frames else None
             log.info("gridbridge running: %d cameras, bus %s", n, _masked(self.broker_url))
             self.ready.set()
             stopping = tasks.create_task(stop.wait(), name="stop-signal")
-            await asyncio.wait({pub, mon, watch, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            running = {pub, mon, watch, stopping} | ({look} if look else set())
+            await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
             log.info("gridbridge stopping")
             watch.cancel()
+            if frames is not None and look is not None:
+                await frames.scheduler.drain(0.0)  # a look is worth less than a clean stop
+                look.cancel()
             left = await monitor.scheduler.drain(DRAIN_DEADLINE_S)
             if left:
                 log.warning("%d checks still running at shutdown; abandoned", left)
@@ -92,6 +115,64 @@ class Daemon:
                 await mon  # writes pending transitions and their messages
             await publisher.close(graceful=True)
             stopping.cancel()
+
+    # --- the frame tier ----------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _frame_sources(self) -> AsyncIterator[FrameSources | None]:
+        if not self._settings.frames.enabled:
+            yield None
+            return
+        async with FrameSources(self._settings.frames) as sources:
+            yield sources
+
+    async def _start_frames(self, store: Store, monitor: Monitor, sources: FrameSources) -> None:
+        s = self._settings.frames
+        snapshots = SnapshotStore(
+            snapshot_dir(self._settings),
+            keep_count=s.history_count,
+            keep_age_s=s.history_age_days * 86400,
+            max_total_bytes=s.history_max_mb << 20,
+        )
+        await asyncio.to_thread(snapshots.open)
+        # Cameras removed from the inventory while the daemon was stopped leave no pictures.
+        await asyncio.to_thread(snapshots.forget_all_except, list(monitor.targets()))
+        self._snapshots = snapshots
+        frames = FrameTier(
+            store, snapshots, sources, self._settings,
+            state_of=monitor.state_of,
+            status_messages=self._fleet.on_picture,
+            publish_thumbnail=self._publish_thumbnail,
+            on_written=self._notify,
+        )  # fmt: skip
+        await frames.load()
+        for camera_id, record in (await store.frame_records()).items():
+            self._fleet.on_picture(camera_id, record.thumbnail_sha256)  # first load: learn only
+        frames.sync(monitor.targets())
+        monitor.add_listener(self._on_transition)
+        self._frames = frames
+
+    def _picture_faults(self, camera_id: str) -> tuple[str, ...]:
+        return self._frames.faults(camera_id) if self._frames is not None else ()
+
+    async def _on_transition(self, t: Transition, health: CameraHealth) -> None:
+        # Back from offline: is the picture right again?  Look now, not in 15 minutes.
+        frames = self._frames
+        back = t.from_state is CameraState.OFFLINE and t.to_state is not CameraState.OFFLINE
+        if frames is not None and back:
+            frames.soon(t.camera_id)
+
+    async def _publish_thumbnail(self, camera_id: str, thumbnail: bytes) -> None:
+        publisher = self._publisher
+        if publisher is not None:
+            await publisher.publish_now(self._fleet.snapshots(camera_id, thumbnail))
+
+    async def _sync_frames(self) -> None:
+        frames, monitor, snapshots = self._frames, self._monitor, self._snapshots
+        if frames is None or monitor is None or snapshots is None:
+            return
+        for camera_id in frames.sync(monitor.targets()):
+            await asyncio.to_thread(snapshots.forget, camera_id)
 
     @contextlib.asynccontextmanager
     async def _broker(self) -> AsyncIterator[str]:
@@ -131,9 +212,30 @@ class Daemon:
                 request.id, True, action="recheck",
                 data={"queued": True, "state": state.value if state else None},
             )  # fmt: skip
+        frames = self._frames
+        if request.action == "snapshot" and frames is not None:
+            try:
+                outcome = await frames.look_now(camera_id, SNAPSHOT_REQUEST_TIMEOUT_S)
+            except LookError as exc:
+                return response_payload(request.id, False, action="snapshot", error=str(exc))
+            if not outcome.ok:
+                return response_payload(
+                    request.id, False, action="snapshot", error=f"no picture: {outcome.error}"
+                )
+            return response_payload(
+                request.id, True, action="snapshot",
+                data={
+                    "taken_at": outcome.at.isoformat(),
+                    "faults": list(outcome.faults),
+                    "seen": list(outcome.seen),
+                    "source": outcome.source,
+                    "thumbnail_sha256": outcome.thumbnail_sha256,
+                    "snapshot_url": self._fleet.snapshot_url(camera_id),
+                },
+            )  # fmt: skip
         return response_payload(
             request.id, False, action=request.action,
-            error="snapshots are not available yet in this version",
+            error="picture checks are turned off (frames.enabled = false)",
         )  # fmt: skip
 
     # --- inventory -------------------------------------------------------------------------
@@ -159,15 +261,41 @@ class Daemon:
             self._notify()
         if not first and monitor is not None:
             added, removed = await monitor.reload()
+            await self._sync_frames()
             log.info("inventory changed: %d cameras added, %d removed", added, removed)
 
     async def _watch_inventory(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_prune = loop.time() + SNAPSHOT_PRUNE_EVERY_S
         while True:
             await asyncio.sleep(self._inventory_poll_s)
             try:
                 await self._load_inventory()
             except Exception:  # one failed look must not stop the daemon (STYLE 7)
                 log.exception("could not reload the inventory; will try again")
+            snapshots = self._snapshots
+            if snapshots is not None and loop.time() >= next_prune:
+                next_prune = loop.time() + SNAPSHOT_PRUNE_EVERY_S
+                try:
+                    # Age limits of cameras that no longer send pictures (saves prune the rest).
+                    await asyncio.to_thread(snapshots.prune, datetime.now(UTC))
+                except Exception:
+                    log.exception("could not prune old snapshots; will try again")
+
+
+def snapshot_dir(settings: Settings) -> Path:
+    """Where the pictures are kept: ``data_dir/snapshots``."""
+    return settings.store.data_dir / "snapshots"
+
+
+def snapshot_url_maker(settings: Settings) -> Callable[[str], str | None]:
+    """camera id → the HTTP URL of its full-size latest picture (served by the web page)."""
+    base = settings.http.public_url.rstrip("/") or f"http://{settings.http.listen}"
+
+    def url(camera_id: str) -> str:
+        return f"{base}/api/cameras/{quote(camera_id, safe='')}/snapshot.jpg"
+
+    return url
 
 
 def _masked(url: str | None) -> str:

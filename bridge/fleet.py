@@ -162,9 +162,16 @@ class Fleet:
 
     # --- message builders ---------------------------------------------------------------
 
+    def snapshot_url(self, camera_id: str) -> str | None:
+        """The HTTP URL of the camera's latest full-size picture, once it has one."""
+        cam = self._cameras.get(camera_id)
+        if cam is None or cam.facts.thumbnail_sha256 is None:
+            return None
+        return self._snapshot_url(camera_id)
+
     def _status(self, camera_id: str) -> list[Message]:
         cam = self._cameras[camera_id]
-        url = self._snapshot_url(camera_id)
+        url = self.snapshot_url(camera_id)
         return [
             Message(
                 self._topics.status(path, camera_id),

@@ -24,6 +24,8 @@ from pydantic import (
     model_validator,
 )
 
+from bridge.settings_vqd import VqdSettings
+
 DEFAULT_CONFIG_PATH = Path("gridbridge.toml")
 MAX_CONFIG_BYTES = 1024 * 1024
 MAX_SECRET_FILE_BYTES = 64 * 1024
@@ -252,6 +254,10 @@ class FrameSettings(_Section):
     )
     thumbnail_max_bytes: int = Field(
         30_000, ge=4_000, le=30_000, description="Largest thumbnail published on the bus."
+    )
+    vqd: VqdSettings = Field(
+        default_factory=VqdSettings,
+        description="Thresholds of the picture diagnosis (docs/vqd.md says why each default).",
     )
 
 

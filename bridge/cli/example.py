@@ -58,12 +58,24 @@ def example_toml() -> str:
     out = [HEADER.format(env=env)]
     defaults = Settings()
     for name, field in Settings.model_fields.items():
-        section: BaseModel = getattr(defaults, name)
-        out.append(f"[{name}]  # {field.description}")
-        for key, sub in type(section).model_fields.items():
-            out.extend(_field_lines(key, sub, getattr(section, key)))
-        out.append("")
+        out.extend(_section_lines(name, field, getattr(defaults, name)))
     return "\n".join(out)
+
+
+def _section_lines(name: str, field: FieldInfo, section: BaseModel) -> list[str]:
+    """A ``[name]`` table, its plain keys first, then its nested tables (``[frames.vqd]``)."""
+    lines = [f"[{name}]  # {field.description}"]
+    nested: list[tuple[str, FieldInfo, BaseModel]] = []
+    for key, sub in type(section).model_fields.items():
+        value = getattr(section, key)
+        if isinstance(value, BaseModel):
+            nested.append((f"{name}.{key}", sub, value))
+        else:
+            lines.extend(_field_lines(key, sub, value))
+    lines.append("")
+    for sub_name, sub_field, sub_section in nested:
+        lines.extend(_section_lines(sub_name, sub_field, sub_section))
+    return lines
 
 
 def _field_lines(key: str, field: FieldInfo, value: Any) -> list[str]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge import __version__
-from bridge.cli import accounts, check, commands
+from bridge.cli import accounts, check, commands, diagnose
 from bridge.cli.output import FORMATS
 from bridge.logs import setup_logging
 from bridge.settings import DEFAULT_CONFIG_PATH, ConfigError, Settings, load_settings
@@ -94,6 +94,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", parents=[common, fmt], help="check one camera now, every layer")
     p.add_argument("camera_id", help="the camera's 20-digit ID")
     p.set_defaults(handler=check.check_command)
+
+    p = sub.add_parser(
+        "diagnose",
+        parents=[common, fmt],
+        help="picture faults and metrics of still images (tuning frames.vqd, support)",
+    )
+    p.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="JPEG or PNG files")
+    p.add_argument("--previous", type=Path, help="a picture taken seconds before (frozen)")
+    p.add_argument("--reference", type=Path, help="the camera's reference picture (scene)")
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        nargs="+",
+        metavar="IMG",
+        help="healthy pictures of the same camera to learn its baseline from",
+    )
+    p.add_argument("--night", action="store_true", help="judge as in the night window")
+    p.set_defaults(handler=diagnose.diagnose_command)
 
     p = sub.add_parser(
         "simulate", parents=[common], help="serve simulated cameras of an inventory (127.x.y.z)"

@@ -12,9 +12,13 @@ from bridge.picture_state import PictureFaults, night_window
 def test_a_new_fault_waits_for_a_second_look() -> None:
     faults = PictureFaults()
     first = faults.observe("c1", ("black",))
-    assert first.faults == () and first.confirm and not first.changed
+    assert first.faults == ()
+    assert first.confirm
+    assert not first.changed
     second = faults.observe("c1", ("black",))
-    assert second.faults == ("black",) and not second.confirm and second.changed
+    assert second.faults == ("black",)
+    assert not second.confirm
+    assert second.changed
     assert faults.faults("c1") == ("black",)
 
 
@@ -22,8 +26,11 @@ def test_a_passing_obstruction_is_never_reported() -> None:
     faults = PictureFaults()
     assert faults.observe("c1", ("occluded",)).confirm
     after = faults.observe("c1", ())
-    assert after.faults == () and not after.confirm and not after.changed
-    assert faults.faults("c1") == () and faults.pending("c1") == frozenset()
+    assert after.faults == ()
+    assert not after.confirm
+    assert not after.changed
+    assert faults.faults("c1") == ()
+    assert faults.pending("c1") == frozenset()
 
 
 def test_a_good_picture_clears_at_once_and_a_new_fault_still_waits() -> None:
@@ -31,15 +38,20 @@ def test_a_good_picture_clears_at_once_and_a_new_fault_still_waits() -> None:
     faults.observe("c1", ("blur",))
     faults.observe("c1", ("blur",))
     v = faults.observe("c1", ("noise",))
-    assert v.faults == () and v.confirm and v.changed  # blur gone; noise pending
+    assert v.faults == ()
+    assert v.confirm
+    assert v.changed
     v = faults.observe("c1", ("blur", "noise"))
-    assert v.faults == ("noise",) and v.confirm  # blur is new again
+    assert v.faults == ("noise",)
+    assert v.confirm
 
 
 def test_without_confirmation_every_look_counts() -> None:
     faults = PictureFaults(confirm=False)
     v = faults.observe("c1", ("frozen",))
-    assert v.faults == ("frozen",) and not v.confirm and v.changed
+    assert v.faults == ("frozen",)
+    assert not v.confirm
+    assert v.changed
 
 
 def test_restore_and_forget() -> None:
