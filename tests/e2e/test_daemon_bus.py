@@ -14,12 +14,10 @@ import contextlib
 import csv
 import json
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiomqtt
-import pytest
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from bridge.app import Daemon
@@ -58,15 +56,6 @@ def inventory(path: Path) -> list[list[str]]:
     with path.open("w", encoding="utf-8", newline="") as fh:
         csv.writer(fh).writerows([header, *chosen])
     return chosen
-
-
-@pytest.fixture
-async def broker(tmp_path: Path) -> AsyncIterator[MosquittoProcess]:
-    mosquitto = MosquittoProcess(tmp_path / "broker", "max_queued_messages 100000\n")
-    (tmp_path / "broker").mkdir()
-    await mosquitto.start()
-    yield mosquitto
-    await mosquitto.stop()
 
 
 async def collect(url: str, seen: dict[str, Seen], raw: list[bytes]) -> None:
