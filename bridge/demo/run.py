@@ -20,8 +20,10 @@ from pathlib import Path
 
 from bridge.app import Daemon, install_signal_handlers
 from bridge.bootstrap import build_store
+from bridge.bus.topics import Topics, path_of
+from bridge.grid import GridIndex
 from bridge.importer import import_inventory, load_grid
-from bridge.settings import MqttSettings, ProbeSettings, Settings, StoreSettings
+from bridge.settings import FrameSettings, MqttSettings, ProbeSettings, Settings, StoreSettings
 from bridge.simulator import ShardedSimulator, Simulator, load_inventory
 from bridge.url_credentials import url_path
 
@@ -30,7 +32,13 @@ log = logging.getLogger(__name__)
 DISTRICT = Path(__file__).resolve().parent / "district"
 DEMO_INTERVAL_S = 10.0  # livelier than the 30 s default, still cheap
 HIGH_RTSP_PORT, HIGH_ONVIF_PORT = 10554, 10080  # without root, ports below 1024 are refused
-DEMO_FAULTS = ("down", "auth_fail", "rtsp_500", "no_video_track", "clock_drift", "flapping")
+DEMO_FAULTS = (
+    "down", "auth_fail", "rtsp_500", "no_video_track", "clock_drift", "flapping",
+    "black", "frozen", "blur", "occluded", "no_signal", "color_cast",
+)  # fmt: skip
+# Every camera's picture within three minutes (the daemon's default is 15); the simulator
+# renders each street once, then ~8 ms a second per camera looked at.
+DEMO_FRAMES_INTERVAL_S = 180.0
 FAULT_SHARE = 0.03
 CAMERAS_PER_PROCESS = 8000  # the simulator's sockets per process stay under the fd limit
 
@@ -81,6 +89,7 @@ def demo_settings(workdir: Path) -> Settings:
         store=StoreSettings(data_dir=workdir / "data"),
         mqtt=MqttSettings(url=""),
         probe=ProbeSettings(interval_s=DEMO_INTERVAL_S, timeout_s=2.0),
+        frames=FrameSettings(interval_s=DEMO_FRAMES_INTERVAL_S),
     )
 
 
@@ -96,10 +105,19 @@ async def run_demo(cameras: int | None, keep: Path | None = None) -> int:
     async with build_store(settings) as store:
         await load_grid(store, settings, DISTRICT / "grid.geojson")
         report = await import_inventory(store, settings, inventory)
+        index = GridIndex(await store.load_grid())
+        views = await store.list_cameras()
     sim_cameras = load_inventory(inventory)
     rnd = random.Random(7)  # noqa: S311 (which cameras get faults: no secret)
     faulty = rnd.sample(sim_cameras, max(1, int(len(sim_cameras) * FAULT_SHARE)))
     faults = {c.id: DEMO_FAULTS[i % len(DEMO_FAULTS)] for i, c in enumerate(faulty)}
+    # The banner's example request names a camera without faults: its picture comes back.
+    example = next((v for v in views if v.grids and v.id not in faults), None)
+    request_topic = ""
+    if example is not None:
+        grid = example.grids[0]
+        path = path_of(grid, index.ancestors(grid))
+        request_topic = Topics(settings.mqtt.root).request(path, example.id)
     stop = asyncio.Event()
     install_signal_handlers(stop)
     shards = -(-len(sim_cameras) // CAMERAS_PER_PROCESS)
@@ -118,14 +136,19 @@ async def run_demo(cameras: int | None, keep: Path | None = None) -> int:
             ready.cancel()
             await task  # raises the start-up error
             return 1
-        _banner(settings, daemon.broker_url or "", workdir, report.imported, len(faults))
+        _banner(
+            settings, daemon.broker_url or "", workdir, report.imported, len(faults),
+            request_topic,
+        )  # fmt: skip
         await task
     finally:
         await simulator.close()
     return 0
 
 
-def _banner(settings: Settings, url: str, workdir: Path, cameras: int, faults: int) -> None:
+def _banner(
+    settings: Settings, url: str, workdir: Path, cameras: int, faults: int, request_topic: str
+) -> None:
     host_port = url.split("://", 1)[-1]
     host, _, port = host_port.rpartition(":")
     root = settings.mqtt.root
@@ -135,6 +158,8 @@ gridbridge demo is running — Ctrl-C ends it.
 
   cameras     {cameras} simulated cameras of the sample district (127.20.x.y), {faults} with faults
   checks      every {settings.probe.interval_s:.0f} s per camera (RTSP DESCRIBE + ONVIF)
+  pictures    every {settings.frames.interval_s:.0f} s per camera (snapshot + diagnosis), kept in
+              {workdir / "data" / "snapshots"}
   MQTT broker {url} (embedded, no login)
   data        {workdir}
 
@@ -147,8 +172,16 @@ One township only (东关街道), or one camera's status:
   mosquitto_sub -h {host} -p {port} -t '{root}/grid/419901001/#' -v
   mosquitto_sub -h {host} -p {port} -t '{root}/grid/+/+/+/camera/41990100011326000001/status'
 
+Ask for a camera's picture now (the thumbnail comes on its snapshot topic):
+
+  mosquitto_sub -h {host} -p {port} -t '{request_topic.removesuffix("/request")}/#' -v &
+  mosquitto_pub -h {host} -p {port} -t '{request_topic}' \\
+      -m '{{"action": "snapshot", "id": "1"}}'
+
 The topic tree:  {root}/bridge/state
                  {root}/grid/{{township}}/{{village}}/{{grid}}/camera/{{id}}/status
+                 {root}/grid/{{township}}/{{village}}/{{grid}}/camera/{{id}}/snapshot
+                 {root}/grid/{{township}}/{{village}}/{{grid}}/camera/{{id}}/request, …/response
                  {root}/grid/{{township}}[/{{village}}[/{{grid}}]]/summary
 """
     )

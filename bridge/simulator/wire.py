@@ -17,7 +17,7 @@ import enum
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 __all__ = [
     "IDLE_TIMEOUT_S",
@@ -195,11 +195,11 @@ class RequestProtocol(asyncio.Protocol):
     # --- asyncio callbacks ----------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # A stream transport (uvloop's is not an asyncio.Transport subclass: no isinstance).
+        self._transport = cast(asyncio.Transport, transport)
         admission = self._dispatch.admit(self)
         if admission is Admission.DROP:
-            transport.abort()
+            self._transport.abort()
             return
         self._silent = admission is Admission.SILENT
         self._arm_idle()
