@@ -3,25 +3,33 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import logging
 import sys
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from adapters.errors import ProbeError
+from bridge.app import snapshot_dir
 from bridge.bootstrap import build_store
 from bridge.checker import CheckTarget
 from bridge.cli import output
 from bridge.cli.commands import UserError
+from bridge.frame_analysis import ThumbRules, analyse
+from bridge.frame_sources import FrameSources, NoPicture
+from bridge.model import CameraState
 from bridge.monitor import check_target
 from bridge.observation import LayerResult, Observation, OnboardResult
+from bridge.picture_state import night_window
 from bridge.probes import Probes, real_probes
 from bridge.secretbox import SecretError
 from bridge.settings import Settings
+from bridge.snapshots import SnapshotStore
 from bridge.store import Store, StoreError
 from bridge.url_credentials import url_path
-from health.verdict import FAULT_LABELS_ZH, CameraHealth, VerdictRules, judge
+from health.verdict import FAULT_LABELS_ZH, CameraHealth, VerdictRules, judge, with_picture
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +86,18 @@ async def check_command(args: argparse.Namespace, settings: Settings) -> int:
                     )
                     assert target is not None
                 obs = await probes.checker.check(target, with_device=True, with_tcp=True)
+            health = judge(obs, VerdictRules(clock_drift_s=settings.probe.clock_drift_s))
+            picture = None
+            look = settings.frames.enabled and not getattr(args, "no_picture", False)
+            if look and health.state is not CameraState.OFFLINE:
+                snapshot_uri = onboarding.snapshot_uri if onboarding else None
+                picture = await _picture(store, settings, target, snapshot_uri)
     except (StoreError, SecretError) as exc:
         raise UserError(str(exc), 1) from None
-    health = judge(obs, VerdictRules(clock_drift_s=settings.probe.clock_drift_s))
+    if picture is not None and picture["ok"]:
+        health = with_picture(health, tuple(picture["faults"]))
     item = check_json(record.name, obs, health)
+    item["layers"]["picture"] = picture
     item["onboarded"] = onboarding is not None
     if args.format == "json":
         print(output.dumps(item))
@@ -102,6 +118,49 @@ async def _onboarding(store: Store, probes: Probes, target: CheckTarget) -> Onbo
         return None
     await store.save_onboarding(target.camera_id, result, datetime.now(UTC))
     return result
+
+
+async def _picture(
+    store: Store, settings: Settings, target: CheckTarget, snapshot_uri: str | None
+) -> dict[str, Any]:
+    """One look at the camera's picture, judged against what the daemon learnt of it (its
+    baseline and reference picture); nothing is stored.  One look: the daemon would want a
+    second before reporting a fault it had not seen."""
+    s = settings.frames
+    record = await store.get_frame(target.camera_id)
+    snapshots = SnapshotStore(snapshot_dir(settings))
+    reference = await asyncio.to_thread(snapshots.reference, target.camera_id)
+    at = datetime.now(UTC)
+    try:
+        async with FrameSources(s) as sources:
+            pictures = await sources.look(target, snapshot_uri)
+        analysis = await asyncio.to_thread(
+            partial(
+                analyse,
+                pictures,
+                reference_jpeg=reference,
+                baseline_json=record.baseline if record else None,
+                night_window=night_window(at, s.night_start, s.night_end, s.utc_offset_h),
+                rules=s.vqd.to_rules(),
+                thumbs=ThumbRules(s.thumbnail_width, s.thumbnail_max_bytes, s.max_pixels),
+            )
+        )
+    except NoPicture as exc:
+        return {"ok": False, "source": exc.source, "faults": [], "error": str(exc)}
+    except ValueError as exc:
+        return {"ok": False, "source": None, "faults": [], "error": f"bad picture: {exc}"}
+    d = analysis.diagnosis
+    return {
+        "ok": True,
+        "source": pictures.source,
+        "faults": list(d.faults),
+        "night": d.night,
+        "notes": list(d.notes),
+        "baseline": record is not None and record.baseline is not None,
+        "reference": reference is not None,
+        "metrics": d.metrics.to_json(),
+        "error": "",
+    }
 
 
 def _print_table(item: dict[str, Any], host: str) -> None:
@@ -135,3 +194,17 @@ def _print_table(item: dict[str, Any], host: str) -> None:
         out.write(
             f"device: {d['manufacturer']} {d['model']} fw {d['firmware']} serial {d['serial']}\n"
         )
+    picture = layers.get("picture")
+    if picture is None:
+        out.write("picture: not looked at\n")
+    elif not picture["ok"]:
+        out.write(f"picture: none ({picture['error']})\n")
+    else:
+        m = picture["metrics"]
+        found = ", ".join(f"{f} {FAULT_LABELS_ZH.get(f, '')}".strip() for f in picture["faults"])
+        out.write(
+            f"picture: {picture['source']} {m['source_width']}x{m['source_height']}, "
+            f"{found or 'ok 正常'}{' (night)' if picture['night'] else ''}\n"
+        )
+        for note in picture["notes"]:
+            out.write(f"  {note}\n")

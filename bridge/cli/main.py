@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", parents=[common, fmt], help="check one camera now, every layer")
     p.add_argument("camera_id", help="the camera's 20-digit ID")
+    p.add_argument(
+        "--no-picture", action="store_true", help="skip the look at the picture (snapshot, VQD)"
+    )
     p.set_defaults(handler=check.check_command)
 
     p = sub.add_parser(

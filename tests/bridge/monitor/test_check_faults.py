@@ -71,8 +71,15 @@ async def setup(tmp_path: Path) -> AsyncIterator[tuple[Settings, Simulator]]:
         yield settings, sim
 
 
-async def check(settings: Settings, cam: SimCamera, capsys: pytest.CaptureFixture[str]) -> Any:
-    code = await check_command(argparse.Namespace(camera_id=cam.id, format="json"), settings)
+async def check(
+    settings: Settings,
+    cam: SimCamera,
+    capsys: pytest.CaptureFixture[str],
+    *,
+    no_picture: bool = False,
+) -> Any:
+    args = argparse.Namespace(camera_id=cam.id, format="json", no_picture=no_picture)
+    code = await check_command(args, settings)
     assert code == 0
     return json.loads(capsys.readouterr().out)
 
@@ -107,7 +114,9 @@ async def test_fault_kind_gives_its_code(
     started = time.monotonic()
     tracemalloc.start()
     try:
-        item = await check(settings, cam, capsys)
+        # The cheap layers only: the simulator renders pictures in this process, and
+        # tracemalloc would count its numpy arrays as ours.
+        item = await check(settings, cam, capsys, no_picture=True)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -118,6 +127,17 @@ async def test_fault_kind_gives_its_code(
     assert elapsed < 6 * TIMEOUT_S + 3
     # A 100 MB body or an entity bomb must not grow memory.
     assert peak < 20 * 2**20, f"peak traced memory {peak / 2**20:.1f} MiB"
+
+
+@pytest.mark.parametrize("kind", ["black", "no_signal", "frozen"])
+async def test_picture_fault_kind_gives_its_code(
+    setup: tuple[Settings, Simulator], capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    settings, sim = setup
+    cam = CAMS[6]
+    sim.set_faults({cam.id: kind})
+    item = await check(settings, cam, capsys)
+    assert (item["state"], item["faults"]) == ("degraded", [kind]), item["layers"]["picture"]
 
 
 async def test_slow_camera_within_the_deadline_is_online(
@@ -152,7 +172,7 @@ async def test_flapping_camera_alternates(
     seen = set()
     deadline = time.monotonic() + 10
     while len(seen) < 2 and time.monotonic() < deadline:
-        seen.add((await check(settings, cam, capsys))["state"])
+        seen.add((await check(settings, cam, capsys, no_picture=True))["state"])
         await sim.settle()
     assert seen == {"offline", "online"}
 
@@ -161,8 +181,31 @@ async def test_table_output_and_no_secrets(
     setup: tuple[Settings, Simulator], capsys: pytest.CaptureFixture[str]
 ) -> None:
     settings, _ = setup
-    code = await check_command(argparse.Namespace(camera_id=CAMS[4].id, format="table"), settings)
+    args = argparse.Namespace(camera_id=CAMS[4].id, format="table", no_picture=False)
+    code = await check_command(args, settings)
     out = capsys.readouterr()
     assert code == 0
     assert "state: online" in out.out
+    assert "picture: http 1280x720, ok 正常" in out.out
     assert "Uv_pass88" not in out.out + out.err
+
+
+async def test_the_picture_layer_says_what_it_saw_and_can_be_skipped(
+    setup: tuple[Settings, Simulator], capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings, sim = setup
+    cam = CAMS[5]
+    sim.set_faults({cam.id: "black"})
+    item = await check(settings, cam, capsys)
+    picture = item["layers"]["picture"]
+    assert picture["ok"]
+    assert picture["source"] == "http"
+    assert picture["faults"] == ["black"]
+    assert picture["metrics"]["brightness"] < 20
+    skipped = await check(settings, cam, capsys, no_picture=True)
+    assert skipped["layers"]["picture"] is None
+    assert (skipped["state"], skipped["faults"]) == ("online", [])
+    sim.set_faults({cam.id: "down"})
+    await sim.settle()
+    down = await check(settings, cam, capsys)
+    assert down["layers"]["picture"] is None  # offline: nothing to look at
