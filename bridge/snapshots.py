@@ -257,6 +257,23 @@ class SnapshotStore:
         except FileNotFoundError:
             return None
 
+    def forget_reference(self, camera_id: str) -> bool:
+        """Delete the camera's reference picture (the next healthy look takes a new one);
+        ``True`` if it had one.  Works before `open` too: the command line does this beside a
+        running daemon, whose byte count then overstates by this one picture until it
+        restarts."""
+        name = camera_dir_name(camera_id)
+        with self._stripe(name):
+            try:
+                (self.root / name / REFERENCE).unlink()
+            except FileNotFoundError:
+                return False
+            with self._lock:
+                cam = self._cameras.get(name)
+                if cam is not None and REFERENCE in cam.fixed:
+                    self._total -= cam.fixed.pop(REFERENCE)
+        return True
+
     def latest(self, camera_id: str) -> Path | None:
         """Path of the camera's latest full-size picture, or ``None`` when it has none."""
         path = self.root / camera_dir_name(camera_id) / LATEST

@@ -133,3 +133,30 @@ async def diagnose_command(args: argparse.Namespace, settings: Settings) -> int:
         for note in e["notes"]:
             print(f"  {e['file']}: {note}")
     return 0
+
+
+async def pictures_reset(args: argparse.Namespace, settings: Settings) -> int:
+    """``gridbridge pictures reset CAMERA_ID``: forget the camera's reference picture and the
+    baseline learnt from its pictures (re-aimed on purpose, refocused, or learnt while it was
+    already faulty).  Safe while the daemon runs: its next healthy look learns them again."""
+    from bridge.app import snapshot_dir
+    from bridge.bootstrap import build_store
+    from bridge.snapshots import SnapshotStore
+    from bridge.store import StoreError
+
+    try:
+        async with build_store(settings) as store:
+            if args.camera_id not in await store.camera_ids():
+                raise UserError(f"no camera {args.camera_id} in the inventory")
+            baseline = await store.forget_picture_baseline(args.camera_id)
+    except StoreError as exc:
+        raise UserError(str(exc), 1) from None
+    reference = SnapshotStore(snapshot_dir(settings)).forget_reference(args.camera_id)
+    if not (baseline or reference):
+        print(f"camera {args.camera_id}: nothing learnt of its pictures yet; nothing to reset")
+        return 0
+    what = " and ".join(
+        w for w, done in (("reference picture", reference), ("picture baseline", baseline)) if done
+    )
+    print(f"camera {args.camera_id}: {what} forgotten; its next healthy pictures are learnt again")
+    return 0

@@ -116,6 +116,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--night", action="store_true", help="judge as in the night window")
     p.set_defaults(handler=diagnose.diagnose_command)
 
+    pics = sub.add_parser("pictures", help="what gridbridge learnt of cameras' pictures")
+    pics_sub = pics.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = pics_sub.add_parser(
+        "reset",
+        parents=[common],
+        help="forget a camera's reference picture and baseline (re-aimed, refocused)",
+    )
+    p.add_argument("camera_id", help="the camera's 20-digit ID")
+    p.set_defaults(handler=diagnose.pictures_reset)
+
     p = sub.add_parser(
         "simulate", parents=[common], help="serve simulated cameras of an inventory (127.x.y.z)"
     )

@@ -376,6 +376,12 @@ class Store:
         async with self._transaction("picture check not read") as conn:
             return await frames.get_frame(conn, camera_id)
 
+    async def forget_picture_baseline(self, camera_id: str) -> bool:
+        """Forget the baseline learnt from the camera's pictures (re-aimed, re-focused,
+        learnt while faulty); the next healthy looks learn it again.  True if it had one."""
+        async with self._transaction("picture baseline not forgotten", write=True) as conn:
+            return await frames.forget_baseline(conn, camera_id)
+
     async def snapshot_uris(self) -> dict[str, str]:
         """camera id → ONVIF snapshot URI, for every onboarded camera that has one."""
         async with self._transaction("snapshot URIs not read") as conn:

@@ -96,3 +96,13 @@ async def snapshot_uris(conn: AsyncConnection) -> dict[str, str]:
         select(t.c.camera_id, t.c.snapshot_uri).where(t.c.snapshot_uri.is_not(None))
     )
     return {row.camera_id: row.snapshot_uri for row in rows if row.snapshot_uri}
+
+
+async def forget_baseline(conn: AsyncConnection, camera_id: str) -> bool:
+    """Drop what was learnt of the camera's pictures (its baseline); True if it had one."""
+    t = camera_frames_t
+    had = await conn.scalar(select(t.c.baseline).where(t.c.camera_id == camera_id))
+    if had is None:  # no row, SQL NULL or JSON null
+        return False
+    await conn.execute(update(t).where(t.c.camera_id == camera_id).values(baseline=None))
+    return True

@@ -193,7 +193,8 @@ class CameraFrameRow(Base):
     faults: Mapped[list[str]] = mapped_column(JSON)
     pending: Mapped[list[str]] = mapped_column(JSON)
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
-    baseline: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # SQL NULL, not JSON null, when there is none (a camera not learnt yet).
+    baseline: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     thumbnail_sha256: Mapped[str | None] = mapped_column(String(64))
     snapshot_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     error: Mapped[str] = mapped_column(Text)

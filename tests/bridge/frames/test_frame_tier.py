@@ -24,7 +24,7 @@ from bridge.frames import FrameTier, LookError
 from bridge.model import CameraRecord, CameraState, Mapping
 from bridge.observation import DeviceInfo, OnboardResult
 from bridge.secretbox import SecretBox
-from bridge.settings import FrameSettings, Settings
+from bridge.settings import FrameSettings, Settings, StoreSettings
 from bridge.simulator import Simulator
 from bridge.simulator.model import AuthMode, SimCamera
 from bridge.snapshots import SnapshotStore
@@ -240,3 +240,37 @@ async def test_an_unreachable_snapshot_keeps_the_faults_and_says_why(
     assert saved is not None
     assert saved.error
     assert saved.faults == ()
+
+
+async def test_pictures_reset_forgets_reference_and_baseline(
+    store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+
+    from bridge.cli.commands import UserError
+    from bridge.cli.diagnose import pictures_reset
+
+    cams = sim_cameras()[:1]
+    await onboard(store, cams)
+    world = World()
+    async with Simulator(cams), tier(store, tmp_path / "snapshots", world, cams) as f:
+        assert (await f.look_now(cams[0].id, 20)).ok
+    reference = tmp_path / "snapshots" / cams[0].id / "reference.jpg"
+    assert reference.exists()
+    before = await store.get_frame(cams[0].id)
+    assert before is not None
+    assert before.baseline is not None
+    settings = Settings(store=StoreSettings(data_dir=tmp_path), frames=SETTINGS.frames)
+    # The store fixture's database is tmp_path/gridbridge.db: data_dir=tmp_path finds it,
+    # and the pictures under tmp_path/snapshots.
+    assert await pictures_reset(argparse.Namespace(camera_id=cams[0].id), settings) == 0
+    assert "reference picture and picture baseline forgotten" in capsys.readouterr().out
+    assert not reference.exists()
+    after = await store.get_frame(cams[0].id)
+    assert after is not None
+    assert after.baseline is None
+    assert after.thumbnail_sha256 == before.thumbnail_sha256  # only what was learnt goes
+    assert await pictures_reset(argparse.Namespace(camera_id=cams[0].id), settings) == 0
+    assert "nothing to reset" in capsys.readouterr().out
+    with pytest.raises(UserError, match="no camera"):
+        await pictures_reset(argparse.Namespace(camera_id="nope"), settings)
