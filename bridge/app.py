@@ -141,6 +141,7 @@ class Daemon:
         frames = FrameTier(
             store, snapshots, sources, self._settings,
             state_of=monitor.state_of,
+            target_of=monitor.target,
             status_messages=self._fleet.on_picture,
             publish_thumbnail=self._publish_thumbnail,
             on_written=self._notify,

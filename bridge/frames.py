@@ -79,6 +79,7 @@ class FrameTier:
         settings: Settings,
         *,
         state_of: Callable[[str], tuple[CameraState, tuple[str, ...], bool]],
+        target_of: Callable[[str], CheckTarget | None] | None = None,
         status_messages: Callable[[str, str | None], list[Message]] = lambda _c, _h: [],
         publish_thumbnail: Callable[[str, bytes], Awaitable[object]] | None = None,
         on_written: Callable[[], None] = lambda: None,
@@ -90,6 +91,7 @@ class FrameTier:
         self._sources = sources
         self._settings = settings
         self._state_of = state_of
+        self._target_of = target_of
         self._status_messages = status_messages
         self._publish_thumbnail = publish_thumbnail
         self._on_written = on_written
@@ -175,9 +177,12 @@ class FrameTier:
 
     async def _look(self, camera_id: str) -> float:
         s = self._settings.frames
-        target = self._targets.get(camera_id)
-        if target is None:
+        if camera_id not in self._targets:
             return s.interval_s
+        # The monitor's current target when it has one: onboarding may have learnt the
+        # stream path since `sync`, an import may have changed the password.
+        current = self._target_of(camera_id) if self._target_of else None
+        target = current or self._targets[camera_id]
         state, cheap_faults, _ = self._state_of(camera_id)
         at = self._now()
         if state is CameraState.OFFLINE:
@@ -193,10 +198,9 @@ class FrameTier:
         except NoPicture as exc:
             return await self._no_picture(camera_id, at, record, exc, cheap_faults)
         self.looks += 1
-        saved = await asyncio.to_thread(
+        await asyncio.to_thread(
             self._snapshots.save, camera_id, analysis.full_jpeg, at, thumb=analysis.thumbnail
         )
-        del saved
         if analysis.new_reference is not None:
             await asyncio.to_thread(
                 self._snapshots.save_reference, camera_id, analysis.new_reference
