@@ -34,8 +34,9 @@ from xml.sax.saxutils import escape
 import aiohttp
 from yarl import URL
 
-from adapters.errors import AuthFailed, ProbeError, ProbeTimeout, ProtocolFailure, Unreachable
+from adapters.errors import AuthFailed, ProbeError, ProtocolFailure, Unreachable
 from adapters.http_auth import DigestState, NoUsableChallenge, parse_www_authenticate
+from adapters.http_errors import http_failure
 from adapters.onvif_xml import (
     SoapFault,
     parse_device_information,
@@ -310,20 +311,15 @@ class OnvifHeartbeat:
                         )
         except ProbeError:
             raise
-        except TimeoutError:
-            raise ProbeTimeout(f"no complete ONVIF reply within {timeout_s:g} s") from None
-        except aiohttp.ClientConnectorError as exc:
-            raise Unreachable(f"cannot connect: {_reason(exc.os_error)}") from None
-        except aiohttp.ServerDisconnectedError:
-            raise Unreachable("connection closed before any reply") from None
-        except aiohttp.ClientPayloadError:
-            raise ProtocolFailure("reply body broken off") from None
-        except aiohttp.ClientResponseError:
-            raise ProtocolFailure("malformed HTTP reply") from None
-        except (aiohttp.ClientConnectionError, OSError) as exc:
-            raise Unreachable(f"connection failed: {type(exc).__name__}") from None
-        except aiohttp.ClientError as exc:
-            raise ProtocolFailure(f"HTTP exchange failed: {type(exc).__name__}") from None
+        except Exception as exc:
+            failure = http_failure(
+                exc,
+                timed_out=f"no complete ONVIF reply within {timeout_s:g} s",
+                broken_body="reply body broken off",
+            )
+            if failure is None:
+                raise
+            raise failure from None
         return status, data, (time.perf_counter() - started) * 1000.0
 
     async def _round_trip(
@@ -387,9 +383,3 @@ async def read_capped(response: aiohttp.ClientResponse, max_bytes: int) -> bytes
             raise ProtocolFailure(f"reply over {max_bytes} bytes refused", status=response.status)
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _reason(exc: OSError | None) -> str:
-    if exc is None:
-        return "no connection"
-    return exc.strerror or type(exc).__name__

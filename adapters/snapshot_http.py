@@ -31,7 +31,7 @@ from typing import Final
 import aiohttp
 from yarl import URL
 
-from adapters.errors import AuthFailed, ProbeError, ProbeTimeout, ProtocolFailure, Unreachable
+from adapters.errors import AuthFailed, ProbeError, ProtocolFailure
 from adapters.http_auth import (
     DigestState,
     NoUsableChallenge,
@@ -39,6 +39,7 @@ from adapters.http_auth import (
     basic_authorization,
     parse_www_authenticate,
 )
+from adapters.http_errors import http_failure
 from bridge.jpeg_header import JpegError, jpeg_size
 
 __all__ = [
@@ -137,20 +138,15 @@ async def fetch_snapshot(
             )
     except ProbeError:
         raise
-    except TimeoutError:
-        raise ProbeTimeout(f"no complete snapshot within {timeout_s:g} s") from None
-    except aiohttp.ClientConnectorError as exc:
-        raise Unreachable(f"cannot connect: {_reason(exc.os_error)}") from None
-    except aiohttp.ServerDisconnectedError:
-        raise Unreachable("connection closed before any reply") from None
-    except aiohttp.ClientPayloadError:
-        raise ProtocolFailure("snapshot body broken off or badly encoded") from None
-    except aiohttp.ClientResponseError:
-        raise ProtocolFailure("malformed HTTP reply") from None
-    except (aiohttp.ClientConnectionError, OSError) as exc:
-        raise Unreachable(f"connection failed: {type(exc).__name__}") from None
-    except aiohttp.ClientError as exc:
-        raise ProtocolFailure(f"HTTP exchange failed: {type(exc).__name__}") from None
+    except Exception as exc:
+        failure = http_failure(
+            exc,
+            timed_out=f"no complete snapshot within {timeout_s:g} s",
+            broken_body="snapshot body broken off or badly encoded",
+        )
+        if failure is None:
+            raise
+        raise failure from None
     latency_ms = (time.perf_counter() - started) * 1000.0
     try:
         width, height = jpeg_size(data)
@@ -289,9 +285,3 @@ async def _drain(response: aiohttp.ClientResponse) -> None:
         if total > _MAX_401_BODY:
             response.close()
             return
-
-
-def _reason(exc: OSError | None) -> str:
-    if exc is None:
-        return "no connection"
-    return exc.strerror or type(exc).__name__

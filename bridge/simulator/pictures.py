@@ -20,20 +20,9 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-__all__ = ["PICTURE_KINDS", "apply_fault", "live", "night_ir", "scene"]
+from bridge.simulator.faults import PICTURE_KINDS  # one list, checked there without OpenCV
 
-PICTURE_KINDS: tuple[str, ...] = (
-    "black",
-    "frozen",
-    "blur",
-    "occluded",
-    "color_cast",
-    "too_dark",
-    "too_bright",
-    "noise",
-    "no_signal",
-    "scene_changed",
-)
+__all__ = ["PICTURE_KINDS", "apply_fault", "live", "night_ir", "scene"]
 
 _STYLES = ("day", "overcast", "wall", "busy", "dusk")
 _SKIES = {  # BGR top and horizon colours
