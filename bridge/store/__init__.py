@@ -21,7 +21,17 @@ from bridge.model import CameraLink, CameraRecord, CameraState, CameraView, Grid
 from bridge.model import Mapping as CameraMapping
 from bridge.observation import OnboardResult
 from bridge.secretbox import SecretBox
-from bridge.store import cameras, frames, grid, links, monitoring, onvif, outbox, states
+from bridge.store import (
+    cameras,
+    frames,
+    grid,
+    links,
+    monitoring,
+    onvif,
+    outbox,
+    states,
+    workorders,
+)
 from bridge.store.cameras import ImportCounts
 from bridge.store.common import utcnow
 from bridge.store.engine import (
@@ -36,6 +46,8 @@ from bridge.store.engine import (
     sqlite_url,
 )
 from bridge.store.frames import FrameRecord
+from bridge.store.workorders import StoredEvent
+from bridge.workorders.model import Episode, Order, OrderEvent
 
 __all__ = [
     "ImportCounts",
@@ -386,6 +398,50 @@ class Store:
         """camera id → ONVIF snapshot URI, for every onboarded camera that has one."""
         async with self._transaction("snapshot URIs not read") as conn:
             return await frames.snapshot_uris(conn)
+
+    # --- work orders (DESIGN §6) ------------------------------------------------------------
+
+    async def record_order_events(
+        self,
+        events: Sequence[OrderEvent],
+        episodes: Sequence[Episode] = (),
+        messages: Sequence[Message] = (),
+        *,
+        forget_episodes: Collection[str] = (),
+    ) -> int:
+        """Record work-order events with their orders, the order book's episodes, and the
+        bus messages announcing them, in one transaction.  Idempotent: events already
+        recorded (same order and seq) are skipped, an order is never replaced by an older
+        version.  Returns how many events were new."""
+        async with self._transaction("work-order events not recorded", write=True) as conn:
+            new = await workorders.record_events(
+                conn, events, episodes, forget_episodes, self._now()
+            )
+            if messages:
+                await outbox.enqueue(conn, messages, self._now())
+            return new
+
+    async def load_orders(
+        self, *, open_only: bool = False, state: str | None = None, camera_id: str | None = None
+    ) -> list[Order]:
+        """Work orders, oldest first (all, open ones, in a state, or of a camera)."""
+        async with self._transaction("work orders not read") as conn:
+            return await workorders.load_orders(
+                conn, open_only=open_only, state=state, camera_id=camera_id
+            )
+
+    async def get_order(self, order_id: str) -> Order | None:
+        async with self._transaction("work order not read") as conn:
+            return await workorders.get_order(conn, order_id)
+
+    async def order_events(self, order_id: str) -> list[StoredEvent]:
+        """The recorded history of an order, in order."""
+        async with self._transaction("work-order events not read") as conn:
+            return await workorders.order_events(conn, order_id)
+
+    async def load_order_episodes(self) -> list[Episode]:
+        async with self._transaction("work-order episodes not read") as conn:
+            return await workorders.load_episodes(conn)
 
     # --- bus outbox (DESIGN §4) -------------------------------------------------------------
 

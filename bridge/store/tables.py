@@ -28,6 +28,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -216,19 +217,23 @@ class TransitionRow(Base):
 
 
 class WorkOrderRow(Base):
-    """A maintenance work order (filled in by the work-order issue)."""
+    """A maintenance work order: the whole order in ``data`` (`bridge.workorders.codec`),
+    the columns index it.  ``version`` counts its events: an older write never overwrites a
+    newer one (replays after a crash are harmless)."""
 
     __tablename__ = "work_orders"
 
     id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
     state: Mapped[str] = mapped_column(String(16), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
     priority: Mapped[str] = mapped_column(String(16))
     upstream_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
     faults: Mapped[list[str]] = mapped_column(JSON)
-    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    version: Mapped[int] = mapped_column(Integer)
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
@@ -244,17 +249,34 @@ class WorkOrderCameraRow(Base):
 
 
 class WorkOrderEventRow(Base):
-    """One step of a work order (open, accepted, on_site …) with its time."""
+    """One event of a work order (opened, a step, escalated …), ``seq`` = the order's version
+    after it: ``(order_id, seq)`` is unique, so storing the same event twice stores it once."""
 
     __tablename__ = "work_order_events"
+    __table_args__ = (UniqueConstraint("order_id", "seq"),)
 
     id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
     order_id: Mapped[str] = mapped_column(
         String(ID_LENGTH), ForeignKey("work_orders.id", ondelete="CASCADE"), index=True
     )
+    seq: Mapped[int] = mapped_column(Integer)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
-    step: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(24))
+    step: Mapped[str] = mapped_column(String(16))  # "" for events that take no step
+    actor: Mapped[str] = mapped_column(Text)
     note: Mapped[str] = mapped_column(Text)
+
+
+class WorkOrderEpisodeRow(Base):
+    """What the order book knows of a camera's current fault episode (for a restart): when
+    it began keys its order.  No foreign key: written in the same transaction as the events,
+    dropped when the camera leaves the inventory."""
+
+    __tablename__ = "work_order_episodes"
+
+    camera_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class OutboxRow(Base):
@@ -285,4 +307,5 @@ transitions_t = _table(TransitionRow)
 work_orders_t = _table(WorkOrderRow)
 work_order_cameras_t = _table(WorkOrderCameraRow)
 work_order_events_t = _table(WorkOrderEventRow)
+work_order_episodes_t = _table(WorkOrderEpisodeRow)
 outbox_t = _table(OutboxRow)

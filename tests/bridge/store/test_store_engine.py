@@ -33,6 +33,7 @@ TABLES = {
     "outbox",
     "camera_onvif",
     "camera_frames",
+    "work_order_episodes",
 }
 
 
