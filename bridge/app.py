@@ -27,7 +27,7 @@ from bridge.bus.publisher import Publisher
 from bridge.bus.topics import GridPath, Topics
 from bridge.fleet import Fleet
 from bridge.frame_sources import FrameSources
-from bridge.frames import FrameTier, LookError
+from bridge.frames import FrameTier, LookError, LookOutcome
 from bridge.grid import GridIndex
 from bridge.logs import redact
 from bridge.model import CameraState
@@ -38,6 +38,7 @@ from bridge.settings import Settings
 from bridge.snapshots import SnapshotStore
 from bridge.store import Store
 from bridge.tracker import Transition
+from bridge.workorder_desk import WorkOrderDesk
 from health.verdict import CameraHealth
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ class Daemon:
         self._monitor: Monitor | None = None
         self._frames: FrameTier | None = None
         self._snapshots: SnapshotStore | None = None
+        self._desk: WorkOrderDesk | None = None
         self._publisher: Publisher | None = None
         self._inventory_mark: tuple[int, datetime | None, int] | None = None
         self.broker_url: str | None = None
@@ -75,13 +77,15 @@ class Daemon:
                 monitor = Monitor(
                     store, probes.checker, self._settings, onboard=probes.onboard,
                     bus=self._bus_messages, on_written=self._notify,
-                    picture_faults=self._picture_faults,
+                    picture_faults=self._picture_faults, on_checked=self._on_checked,
                 )  # fmt: skip
                 self._monitor = monitor
                 await self._load_inventory(first=True)
                 n = await monitor.load()
                 if sources is not None:
                     await self._start_frames(store, monitor, sources)
+                if self._settings.workorders.enabled:
+                    await self._start_desk(store, monitor)
                 publisher = Publisher(
                     self._settings.mqtt, store, self._republish, self._handle_request, url=url
                 )
@@ -97,10 +101,12 @@ class Daemon:
             watch = tasks.create_task(self._watch_inventory(), name="inventory-watch")
             frames = self._frames
             look = tasks.create_task(frames.run(), name="frames") if frames else None
+            desk = self._desk
+            orders = tasks.create_task(desk.run(), name="work-orders") if desk else None
             log.info("gridbridge running: %d cameras, bus %s", n, _masked(self.broker_url))
             self.ready.set()
             stopping = tasks.create_task(stop.wait(), name="stop-signal")
-            running = {pub, mon, watch, stopping} | ({look} if look else set())
+            running = {pub, mon, watch, stopping} | {t for t in (look, orders) if t}
             await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
             log.info("gridbridge stopping")
             watch.cancel()
@@ -113,6 +119,10 @@ class Daemon:
             mon.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await mon  # writes pending transitions and their messages
+            if orders is not None:
+                orders.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await orders  # writes pending work-order events and their messages
             await publisher.close(graceful=True)
             stopping.cancel()
 
@@ -144,6 +154,7 @@ class Daemon:
             target_of=monitor.target,
             status_messages=self._fleet.on_picture,
             publish_thumbnail=self._publish_thumbnail,
+            on_look=self._on_look,
             on_written=self._notify,
         )  # fmt: skip
         await frames.load()
@@ -152,6 +163,34 @@ class Daemon:
         frames.sync(monitor.targets())
         monitor.add_listener(self._on_transition)
         self._frames = frames
+
+    # --- work orders -----------------------------------------------------------------------
+
+    async def _start_desk(self, store: Store, monitor: Monitor) -> None:
+        frames = self._frames
+        desk = WorkOrderDesk(
+            store, self._settings,
+            town_of=self._town_of,
+            ask_picture=frames.soon if frames is not None else (lambda _: None),
+            on_written=self._notify,
+        )  # fmt: skip
+        await desk.load(await store.list_cameras())
+        monitor.add_listener(desk.on_transition)
+        self._desk = desk
+
+    def _town_of(self, camera_id: str) -> str | None:
+        paths = self._fleet.paths_of(camera_id)
+        return paths[0].town if paths else None
+
+    def _on_checked(self, camera_id: str, state: CameraState, at: datetime) -> None:
+        if self._desk is not None:
+            self._desk.on_checked(camera_id, state, at)
+
+    async def _on_look(self, outcome: LookOutcome) -> None:
+        if self._desk is not None:
+            await self._desk.on_look(
+                outcome.camera_id, outcome.at, not outcome.seen, outcome.evidence
+            )
 
     def _picture_faults(self, camera_id: str) -> tuple[str, ...]:
         return self._frames.faults(camera_id) if self._frames is not None else ()
@@ -263,6 +302,8 @@ class Daemon:
         if not first and monitor is not None:
             added, removed = await monitor.reload()
             await self._sync_frames()
+            if self._desk is not None:
+                self._desk.set_fleet(views)
             log.info("inventory changed: %d cameras added, %d removed", added, removed)
 
     async def _watch_inventory(self) -> None:

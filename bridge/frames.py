@@ -19,7 +19,7 @@ import logging
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Protocol
@@ -65,6 +65,7 @@ class LookOutcome:
     source: str | None = None
     thumbnail_sha256: str | None = None
     error: str = ""
+    evidence: str | None = None  # the kept picture, relative to the snapshot root
 
 
 class FrameTier:
@@ -82,6 +83,7 @@ class FrameTier:
         target_of: Callable[[str], CheckTarget | None] | None = None,
         status_messages: Callable[[str, str | None], list[Message]] = lambda _c, _h: [],
         publish_thumbnail: Callable[[str, bytes], Awaitable[object]] | None = None,
+        on_look: Callable[[LookOutcome], Awaitable[None]] | None = None,
         on_written: Callable[[], None] = lambda: None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -94,6 +96,7 @@ class FrameTier:
         self._target_of = target_of
         self._status_messages = status_messages
         self._publish_thumbnail = publish_thumbnail
+        self._on_look = on_look
         self._on_written = on_written
         self._now = now
         self._rules = s.vqd.to_rules()
@@ -186,7 +189,7 @@ class FrameTier:
         state, cheap_faults, _ = self._state_of(camera_id)
         at = self._now()
         if state is CameraState.OFFLINE:
-            self._resolve(LookOutcome(camera_id, at, False, self.faults(camera_id), (),
+            await self._resolve(LookOutcome(camera_id, at, False, self.faults(camera_id), (),
                                       error="camera is offline"))  # fmt: skip
             return s.interval_s
         record = await self._store.get_frame(camera_id)
@@ -198,9 +201,10 @@ class FrameTier:
         except NoPicture as exc:
             return await self._no_picture(camera_id, at, record, exc, cheap_faults)
         self.looks += 1
-        await asyncio.to_thread(
+        saved = await asyncio.to_thread(
             self._snapshots.save, camera_id, analysis.full_jpeg, at, thumb=analysis.thumbnail
         )
+        kept = saved.history or saved.latest
         if analysis.new_reference is not None:
             await asyncio.to_thread(
                 self._snapshots.save_reference, camera_id, analysis.new_reference
@@ -209,9 +213,10 @@ class FrameTier:
         outcome = await self._conclude(
             camera_id, at, seen, record, source=pictures.source, analysis=analysis
         )
+        outcome = replace(outcome, evidence=str(kept.relative_to(self._snapshots.root)))
         if self._publish_thumbnail is not None:
             await self._publish_thumbnail(camera_id, analysis.thumbnail)
-        self._resolve(outcome)
+        await self._resolve(outcome)
         return self._next_delay(camera_id)
 
     async def _analyse(
@@ -249,7 +254,7 @@ class FrameTier:
             # The stream answers DESCRIBE but gives no picture: the "no signal" of DESIGN §5.
             outcome = await self._conclude(camera_id, at, ("no_signal",), record,
                                            source="rtsp", error=str(exc))  # fmt: skip
-            self._resolve(outcome)
+            await self._resolve(outcome)
             return self._next_delay(camera_id)
         # Unreachable, refused login, no source at all: the cheap checks report those; the
         # picture faults stay as they were until a picture says otherwise.
@@ -267,7 +272,9 @@ class FrameTier:
             error=str(exc),
         )
         await self._save(camera_id, new, [])
-        self._resolve(LookOutcome(camera_id, at, False, kept, (), exc.source, error=str(exc)))
+        await self._resolve(
+            LookOutcome(camera_id, at, False, kept, (), exc.source, error=str(exc))
+        )
         return self._settings.frames.interval_s
 
     async def _conclude(
@@ -322,10 +329,15 @@ class FrameTier:
             return s.confirm_s
         return s.interval_s
 
-    def _resolve(self, outcome: LookOutcome) -> None:
+    async def _resolve(self, outcome: LookOutcome) -> None:
         for future in self._waiters.pop(outcome.camera_id, []):
             if not future.done():
                 future.set_result(outcome)
+        if self._on_look is not None and outcome.ok:
+            try:
+                await self._on_look(outcome)
+            except Exception:  # a listener's bug must not stop the looks (STYLE 7)
+                log.exception("picture listener failed for camera %s", outcome.camera_id)
 
 
 class LookError(Exception):

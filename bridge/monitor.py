@@ -88,6 +88,7 @@ class Monitor:
         bus: BusMessages | None = None,
         on_written: Callable[[], None] = lambda: None,
         picture_faults: Callable[[str], tuple[str, ...]] = lambda _: (),
+        on_checked: Callable[[str, CameraState, datetime], None] | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         rand: Callable[[], float] = random.random,
     ) -> None:
@@ -100,6 +101,7 @@ class Monitor:
         self._bus = bus
         self._on_written = on_written
         self._picture_faults = picture_faults
+        self._on_checked = on_checked
         self._messages: list[Message] = []
         self._onboard_failed: dict[str, float] = {}
         self._reonboarded: set[str] = set()
@@ -267,6 +269,14 @@ class Monitor:
         transition = self._tracker.observe(camera_id, health, obs.at)
         if transition is not None:
             await self._announce(transition, health, obs)
+        if self._on_checked is not None:
+            # After the transition (if any): the check that completed a recovery counts
+            # towards verifying the camera's work order.
+            published = self._tracker.state_of(camera_id)[0]
+            try:
+                self._on_checked(camera_id, published, obs.at)
+            except Exception:  # a listener's bug must not stop the checks (STYLE 7)
+                log.exception("check listener failed for camera %s", camera_id)
         return next_delay_s(
             self._backoff,
             failures_in_a_row=self._tracker.failures_in_a_row(camera_id),

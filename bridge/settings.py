@@ -261,10 +261,68 @@ class FrameSettings(_Section):
     )
 
 
+def _hours(default: float, description: str) -> Any:
+    return Field(default, gt=0, le=90 * 24, description=description)
+
+
 class WorkOrderSettings(_Section):
+    enabled: bool = Field(True, description="Turn lasting faults into maintenance work orders.")
     debounce_s: float = Field(
-        600.0, ge=0, le=7 * 86400, description="A fault must last this long before an order."
+        180.0,
+        ge=0,
+        le=7 * 86400,
+        description="A camera offline or degraded this long gets an order (a reboot does not).",
     )
+    reopen_window_s: float = Field(
+        86400.0,
+        ge=0,
+        le=90 * 86400,
+        description="The same fault back this soon after a verified close reopens the order "
+        "(返修) instead of opening a new one.",
+    )
+    verify_checks: int = Field(
+        2, ge=1, le=100, description="Healthy checks after a recovery or repair before 验收."
+    )
+    verify_timeout_s: float = Field(
+        1800.0,
+        ge=60,
+        le=7 * 86400,
+        description="After 修复, a camera not verified this long sends the order back to 到场.",
+    )
+    respond_key_h: float = _hours(2.0, "重点部位: hours to accept (接单) an order.")
+    repair_key_h: float = _hours(24.0, "重点部位: hours to repair it.")
+    respond_normal_h: float = _hours(24.0, "Other cameras: hours to accept an order.")
+    repair_normal_h: float = _hours(48.0, "Other cameras: hours to repair it.")
+    group_window_s: float = Field(
+        120.0,
+        ge=10,
+        le=3600,
+        description="Cameras behind one NVR/switch (上级设备, or one address) failing within "
+        "this of each other get one parent order.",
+    )
+    group_min_cameras: int = Field(
+        3, ge=2, le=1000, description="Failing cameras that make a parent order."
+    )
+    mass_share: float = Field(
+        0.3,
+        gt=0,
+        le=1,
+        description="This share of all cameras failing within mass_window_s is the bridge's own "
+        "network: no orders, one bridge_network alarm.",
+    )
+    mass_window_s: float = Field(60.0, ge=10, le=3600, description="Window of mass_share.")
+    mass_clear_share: float = Field(
+        0.1, ge=0, lt=1, description="The alarm clears below this share still failing."
+    )
+    mass_min_cameras: int = Field(
+        100, ge=2, le=1_000_000, description="Fleets smaller than this have no mass rule."
+    )
+
+    @model_validator(mode="after")
+    def _hysteresis(self) -> WorkOrderSettings:
+        if self.mass_clear_share >= self.mass_share:
+            raise ValueError("mass_clear_share: must be smaller than workorders.mass_share")
+        return self
 
 
 class HttpSettings(_Section):

@@ -255,6 +255,11 @@ class Topics:
             return self.town_summary(key.town)
         raise ValueError("unmapped cameras have no summary topic")
 
+    def alarm(self, kind: str) -> str:
+        """``{root}/bridge/alarm/{kind}``: the bridge's own alarms (``bridge_network``)."""
+        check_segment(kind, "alarm kind")
+        return f"{self.root}/bridge/alarm/{kind}"
+
     def workorder(self, town: str, order_id: str) -> str:
         """``{root}/workorders/{t}/{order_id}``; ``t`` is ``_`` for unmapped cameras."""
         check_segment(town, "township code")

@@ -29,9 +29,7 @@ from collections import Counter, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
-
-from bridge.model import CameraRecord
+from typing import Literal, Protocol
 
 # What an upstream failure looks like from the camera: no connection (NVR, switch or link
 # down), the NVR answering but with no stream for the channel, or an NVR channel showing its
@@ -99,7 +97,16 @@ class Alarm:
     share: float
 
 
-def upstream_keys(cameras: Iterable[CameraRecord]) -> dict[str, str | None]:
+class _Placed(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def host(self) -> str | None: ...
+    @property
+    def upstream_id(self) -> str | None: ...
+
+
+def upstream_keys(cameras: Iterable[_Placed]) -> dict[str, str | None]:
     """Each camera's upstream key for ``CommonCause.set_fleet``: the inventory's upstream
     device ID when given, else its host address (an NVR serving many channels at one
     address), else ``None``.  A key held by one camera only forms no group."""

@@ -1,0 +1,253 @@
+"""The work-order desk: the order book (`bridge.workorders`) wired to the daemon.
+
+    monitor transitions ─┬─ common cause (NVR groups, bridge_network alarm)
+                         └─ order book ── events ── store (orders, events, episodes, bus
+    each healthy check ──── order book                messages, one transaction) ── bus
+    each picture look ───── order book (evidence, verification)
+    every TICK_S ────────── order book (debounce, deadlines, verification timeouts)
+
+The book is pure and in memory; the desk feeds it, writes what it produces (before anything
+is published: the outbox is written in the same transaction), and restores it from the store
+at start-up, so a restart or SIGKILL neither duplicates nor loses an order (issue 6).
+Crew steps come from people (command line, web page) through :meth:`act`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from bridge.bus.message import Message
+from bridge.bus.topics import Topics
+from bridge.model import CameraState, CameraView
+from bridge.settings import Settings
+from bridge.store import Store
+from bridge.tracker import Transition
+from bridge.workorders.codec import event_to_json
+from bridge.workorders.common_cause import Alarm, CommonCause, CommonCauseRules, upstream_keys
+from bridge.workorders.engine import OrderBook
+from bridge.workorders.model import OrderEvent, Step
+from bridge.workorders.rules import WorkOrderRules
+from bridge.workorders.webhook_format import SCHEMA
+from health.verdict import CameraHealth
+
+log = logging.getLogger(__name__)
+
+TICK_S = 5.0  # debounce and deadlines are minutes; verification waits on checks anyway
+PICTURE_ASK_EVERY_S = 300.0  # ask the frame tier again for an awaited picture this often
+ORDER_QOS = 1
+ALARM_QOS = 1
+
+
+def rules_of(settings: Settings) -> tuple[WorkOrderRules, CommonCauseRules]:
+    w = settings.workorders
+    return (
+        WorkOrderRules(
+            debounce_s=w.debounce_s,
+            reopen_window_s=w.reopen_window_s,
+            verify_checks=w.verify_checks,
+            verify_needs_picture=settings.frames.enabled,
+            verify_timeout_s=w.verify_timeout_s,
+            respond_key_s=w.respond_key_h * 3600,
+            repair_key_s=w.repair_key_h * 3600,
+            respond_normal_s=w.respond_normal_h * 3600,
+            repair_normal_s=w.repair_normal_h * 3600,
+        ),
+        CommonCauseRules(
+            group_window_s=w.group_window_s,
+            group_min_cameras=w.group_min_cameras,
+            mass_share=w.mass_share,
+            mass_window_s=w.mass_window_s,
+            mass_clear_share=w.mass_clear_share,
+            min_fleet=w.mass_min_cameras,
+        ),
+    )
+
+
+class WorkOrderDesk:
+    """Feeds the order book, stores and announces what it decides."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        *,
+        town_of: Callable[[str], str | None],
+        ask_picture: Callable[[str], object] = lambda _: None,
+        on_written: Callable[[], None] = lambda: None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        rules, cc_rules = rules_of(settings)
+        self._store = store
+        self._topics = Topics(settings.mqtt.root)
+        self._town_of = town_of
+        self._ask_picture = ask_picture
+        self._on_written = on_written
+        self._now = now
+        self.common_cause = CommonCause(cc_rules)
+        self.book = OrderBook(rules, common_cause=self.common_cause)
+        self._facts: dict[str, tuple[bool, str | None]] = {}
+        self._events: list[OrderEvent] = []
+        self._alarms: list[Alarm] = []
+        self._asked: dict[str, float] = {}
+        self._wake = asyncio.Event()
+        self._write = asyncio.Lock()
+        self.alarm_raised = False
+
+    async def load(self, views: Sequence[CameraView]) -> None:
+        """Restore the open orders and episodes from the store; take the inventory."""
+        orders = await self._store.load_orders()
+        episodes = await self._store.load_order_episodes()
+        self.book.restore(orders, episodes, self._now())
+        self.set_fleet(views)
+        open_count = sum(1 for o in orders if o.is_open)
+        log.info("work orders: %d open, %d in all", open_count, len(orders))
+
+    def set_fleet(self, views: Sequence[CameraView]) -> None:
+        """The inventory (again, after an import): key locations, upstream devices."""
+        seen = {v.id for v in views}
+        for camera_id in [c for c in self._facts if c not in seen]:
+            self.book.forget(camera_id)
+        self._facts = {v.id: (v.key_location, v.upstream_id) for v in views}
+        alarm = self.common_cause.set_fleet(upstream_keys(views), self._now())
+        self._take_alarm(alarm)
+
+    # --- inputs -----------------------------------------------------------------------------
+
+    async def on_transition(self, t: Transition, health: CameraHealth) -> None:
+        """A published state change of a camera (a monitor listener)."""
+        bad = t.to_state in (CameraState.OFFLINE, CameraState.DEGRADED)
+        self._take_alarm(self.common_cause.observe(t.camera_id, t.faults if bad else (), t.at))
+        key_location, upstream = self._facts.get(t.camera_id, (False, None))
+        events = self.book.observe(
+            t.camera_id,
+            t.to_state,
+            t.faults,
+            t.at,
+            flapping=t.flapping,
+            key_location=key_location,
+            upstream=upstream,
+        )
+        self._take(events)
+
+    def on_checked(self, camera_id: str, state: CameraState, at: datetime) -> None:
+        """Every cheap check (cheap: most cameras have no order)."""
+        if state is CameraState.ONLINE and self.book.order_of(camera_id) is not None:
+            self._take(self.book.healthy_check(camera_id, at))
+
+    async def on_look(
+        self, camera_id: str, at: datetime, healthy: bool, evidence: str | None
+    ) -> None:
+        """A picture look of the frame tier (evidence: the kept picture's path)."""
+        self._take(self.book.picture(camera_id, at, healthy=healthy, evidence=evidence or ""))
+
+    def act(self, order_id: str, step: Step, *, actor: str, note: str) -> list[OrderEvent]:
+        """A crew's step; raises `bridge.workorders.steps.StepError` when not allowed."""
+        events = self.book.act(order_id, step, actor=actor, note=note, at=self._now())
+        self._take(events)
+        return events
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Tick and write until cancelled; on the way out, write what is pending."""
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(TICK_S):
+                        await self._wake.wait()
+                except TimeoutError:
+                    pass
+                self._wake.clear()
+                self._take(self.book.tick(self._now()), wake=False)
+                now = loop.time()
+                for camera_id in self.book.awaiting_picture():
+                    if now - self._asked.get(camera_id, -1e18) >= PICTURE_ASK_EVERY_S:
+                        self._asked[camera_id] = now
+                        self._ask_picture(camera_id)
+                await self.flush()
+        finally:
+            await asyncio.shield(self.flush())
+
+    async def flush(self) -> None:
+        """Write the pending events (with episodes and bus messages) in one transaction."""
+        async with self._write:
+            events, self._events = self._events, []
+            alarms, self._alarms = self._alarms, []
+            if not events and not alarms:
+                return
+            messages = [self._message(e) for e in events] + [self._alarm_message(a) for a in alarms]
+            try:
+                await self._store.record_order_events(events, self.book.episodes(), messages)
+            except Exception:
+                # Keep them for the next try: an order must not be lost (issue 6).
+                self._events[:0] = events
+                self._alarms[:0] = alarms
+                log.exception("could not record %d work-order events; will retry", len(events))
+                return
+        for event in events:
+            self._log(event)
+        self._on_written()
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def _take(self, events: list[OrderEvent], *, wake: bool = True) -> None:
+        if events:
+            self._events.extend(events)
+            if wake:
+                self._wake.set()
+
+    def _take_alarm(self, alarm: Alarm | None) -> None:
+        if alarm is None:
+            return
+        self.alarm_raised = alarm.raised
+        if alarm.raised:
+            log.error(
+                "bridge_network: %d of %d cameras (%.0f %%) failed within a minute — the "
+                "bridge's own host or network is the likely fault; no work orders until it "
+                "clears", alarm.failing, alarm.total, alarm.share * 100,
+            )  # fmt: skip
+        else:
+            log.warning("bridge_network cleared: %d of %d cameras still failing",
+                        alarm.failing, alarm.total)  # fmt: skip
+        self._alarms.append(alarm)
+        self._wake.set()
+
+    def _message(self, event: OrderEvent) -> Message:
+        order = event.order
+        town = next((t for c in order.camera_ids if (t := self._town_of(c))), None) or "_"
+        body = {"schema": SCHEMA, **event_to_json(event)}
+        body["step_zh"] = order.state.label_zh
+        body["kind_zh"] = order.kind.label_zh
+        payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        return Message(self._topics.workorder(town, event.order_id), payload, ORDER_QOS, False)
+
+    def _alarm_message(self, alarm: Alarm) -> Message:
+        body = {
+            "schema": "gridbridge.alarm/1",
+            "kind": alarm.kind,
+            "raised": alarm.raised,
+            "at": alarm.at.isoformat(),
+            "failing": alarm.failing,
+            "total": alarm.total,
+            "share": round(alarm.share, 4),
+        }
+        payload = json.dumps(body, separators=(",", ":")).encode()
+        return Message(self._topics.alarm(alarm.kind), payload, ALARM_QOS, True)
+
+    @staticmethod
+    def _log(event: OrderEvent) -> None:
+        order = event.order
+        log.info(
+            "work order %s: %s%s — %s, %d camera(s)%s",
+            event.order_id,
+            event.kind.value,
+            f" {event.step.value}" if event.step is not None else "",
+            order.kind.value,
+            len(order.camera_ids),
+            f" ({event.note})" if event.note else "",
+        )
