@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge import __version__
-from bridge.cli import accounts, check, commands, diagnose
+from bridge.cli import accounts, check, commands, diagnose, workorders
 from bridge.cli.output import FORMATS
 from bridge.logs import setup_logging
 from bridge.settings import DEFAULT_CONFIG_PATH, ConfigError, Settings, load_settings
@@ -125,6 +125,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("camera_id", help="the camera's 20-digit ID")
     p.set_defaults(handler=diagnose.pictures_reset)
+
+    orders = sub.add_parser("workorders", help="maintenance work orders (read-only)")
+    orders_sub = orders.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = orders_sub.add_parser("list", parents=[common, fmt], help="work orders, oldest first")
+    p.add_argument(
+        "--state", choices=workorders.STATES, default="active", help="default: not closed"
+    )
+    p.add_argument("--camera", help="only orders of this camera ID")
+    p.add_argument("--grid", help="township, village or grid code: orders of cameras below it")
+    p.set_defaults(handler=workorders.workorders_list)
+    p = orders_sub.add_parser("show", parents=[common], help="one order and its whole history")
+    p.add_argument("order_id", help="the order's ID (WO-…)")
+    p.add_argument("--format", choices=["table", "json"], default="table", help="output format")
+    p.set_defaults(handler=workorders.workorders_show)
+    p = orders_sub.add_parser(
+        "export", parents=[common], help="CSV or XLSX with Chinese headers, for reports"
+    )
+    p.add_argument("--format", choices=["csv", "xlsx"], required=True, help="file format")
+    p.add_argument("--out", type=Path, required=True, help="the file to write")
+    p.add_argument(
+        "--from", dest="date_from", metavar="DATE", help="opened on or after (YYYY-MM-DD)"
+    )
+    p.add_argument("--to", dest="date_to", metavar="DATE", help="opened on or before (YYYY-MM-DD)")
+    p.add_argument("--state", choices=workorders.STATES, default="all", help="default: all")
+    p.add_argument("--force", action="store_true", help="replace an existing --out file")
+    p.set_defaults(handler=workorders.workorders_export)
 
     p = sub.add_parser(
         "simulate", parents=[common], help="serve simulated cameras of an inventory (127.x.y.z)"
