@@ -38,6 +38,7 @@ from bridge.settings import Settings
 from bridge.snapshots import SnapshotStore
 from bridge.store import Store
 from bridge.tracker import Transition
+from bridge.web.server import WebError, WebServer
 from bridge.workorder_desk import WorkOrderDesk
 from health.verdict import CameraHealth
 
@@ -90,7 +91,8 @@ class Daemon:
                     self._settings.mqtt, store, self._republish, self._handle_request, url=url
                 )
                 self._publisher = publisher
-                await self._serve(stop, monitor, publisher, n)
+                async with self._web():
+                    await self._serve(stop, monitor, publisher, n)
 
     async def _serve(
         self, stop: asyncio.Event, monitor: Monitor, publisher: Publisher, n: int
@@ -165,6 +167,24 @@ class Daemon:
         self._frames = frames
 
     # --- work orders -----------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _web(self) -> AsyncIterator[None]:
+        """The HTTP API while the daemon serves.  A port that cannot be bound is logged as an
+        error and the daemon goes on: checks, bus and orders matter more than the page."""
+        if self._desk is None:
+            yield
+            return
+        try:
+            server = await WebServer(self._settings.http, self._desk).__aenter__()
+        except WebError as exc:
+            log.error("HTTP API not available: %s (http.listen)", exc)
+            yield
+            return
+        try:
+            yield
+        finally:
+            await server.__aexit__(None, None, None)
 
     async def _start_desk(self, store: Store, monitor: Monitor) -> None:
         frames = self._frames

@@ -25,11 +25,12 @@ from bridge.bus.topics import Topics
 from bridge.model import CameraState, CameraView
 from bridge.settings import Settings
 from bridge.store import Store
+from bridge.store.workorders import StoredEvent
 from bridge.tracker import Transition
 from bridge.workorders.codec import event_to_json
 from bridge.workorders.common_cause import Alarm, CommonCause, CommonCauseRules, upstream_keys
 from bridge.workorders.engine import OrderBook
-from bridge.workorders.model import OrderEvent, Step
+from bridge.workorders.model import Order, OrderEvent, Step
 from bridge.workorders.rules import WorkOrderRules
 from bridge.workorders.webhook_format import SCHEMA
 from health.verdict import CameraHealth
@@ -144,11 +145,26 @@ class WorkOrderDesk:
         """A picture look of the frame tier (evidence: the kept picture's path)."""
         self._take(self.book.picture(camera_id, at, healthy=healthy, evidence=evidence or ""))
 
-    def act(self, order_id: str, step: Step, *, actor: str, note: str) -> list[OrderEvent]:
-        """A crew's step; raises `bridge.workorders.steps.StepError` when not allowed."""
-        events = self.book.act(order_id, step, actor=actor, note=note, at=self._now())
-        self._take(events)
-        return events
+    async def act(self, order_id: str, step: Step, *, actor: str, note: str) -> Order:
+        """A crew's step (接单, 到场, 修复), or closing by hand (结案, with a note), recorded
+        before this returns; raises `StepError` (message for people) when not allowed, and
+        whatever the store raises when it could not be recorded."""
+        at = self._now()
+        if step is Step.CLOSED:
+            events = self.book.close(order_id, actor=actor, note=note, at=at)
+        else:
+            events = self.book.act(order_id, step, actor=actor, note=note, at=at)
+        self._take(events, wake=False)
+        await self.flush()
+        if self._events:  # the flush failed: the events wait for the next try
+            raise RuntimeError("the step was taken but could not be recorded yet; retrying")
+        order = self.book.order(order_id)
+        assert order is not None
+        return order
+
+    async def history(self, order_id: str) -> list[StoredEvent]:
+        """The recorded events of an order, in order."""
+        return await self._store.order_events(order_id)
 
     # --- the loop ---------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge import __version__
-from bridge.cli import accounts, check, commands, diagnose, workorders
+from bridge.cli import accounts, check, commands, crew, diagnose, workorders
 from bridge.cli.output import FORMATS
 from bridge.logs import setup_logging
 from bridge.settings import DEFAULT_CONFIG_PATH, ConfigError, Settings, load_settings
@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("camera_id", help="the camera's 20-digit ID")
     p.set_defaults(handler=diagnose.pictures_reset)
 
-    orders = sub.add_parser("workorders", help="maintenance work orders (read-only)")
+    orders = sub.add_parser("workorders", help="maintenance work orders")
     orders_sub = orders.add_subparsers(dest="action", metavar="ACTION", required=True)
     p = orders_sub.add_parser("list", parents=[common, fmt], help="work orders, oldest first")
     p.add_argument(
@@ -151,6 +151,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state", choices=workorders.STATES, default="all", help="default: all")
     p.add_argument("--force", action="store_true", help="replace an existing --out file")
     p.set_defaults(handler=workorders.workorders_export)
+    for action, what in (
+        ("accept", "接单: the crew takes the order"),
+        ("on-site", "到场: the crew is at the camera"),
+        ("repaired", "修复: repaired; the daemon verifies it and closes the order"),
+        ("close", "结案 by hand (false alarm, camera removed): --note says why"),
+    ):
+        p = orders_sub.add_parser(action, parents=[common], help=what)
+        p.add_argument("order_id", help="the order's ID (WO-…)")
+        p.add_argument("--actor", required=True, help="who (the crew member's name)")
+        p.add_argument("--note", help="what was done or found")
+        p.set_defaults(handler=crew.crew_step)
 
     p = sub.add_parser(
         "simulate", parents=[common], help="serve simulated cameras of an inventory (127.x.y.z)"

@@ -21,7 +21,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +33,12 @@ from bridge.secretbox import SecretError
 from bridge.settings import Settings
 from bridge.store import StoreError
 from bridge.store.common import utcnow
-from bridge.url_credentials import mask_url
 from bridge.workorders.model import Order, Step
+from bridge.workorders.views import china as _china
+from bridge.workorders.views import faults_zh as _faults_zh
+from bridge.workorders.views import is_overdue, order_item
+from bridge.workorders.views import iso as _iso
 from bridge.workorders.webhook_format import CHINA_TZ
-from health.verdict import FAULT_LABELS_ZH
 
 STATES = ("active", "all", *(s.value for s in Step))
 """``--state`` choices: ``active`` = every state but closed, ``all`` = every order."""
@@ -92,57 +94,6 @@ async def _read(
         under = {c.id for c in cameras if codes.intersection(c.grids)}
         orders = [o for o in orders if under.intersection(o.camera_ids)]
     return orders, {c.id: c.name for c in cameras}
-
-
-def is_overdue(order: Order, now: datetime) -> bool:
-    """A deadline missed (escalated), or the current one passed (see the module docstring)."""
-    return order.overdue or (order.deadline is not None and order.deadline < now)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat() if value is not None else None
-
-
-def _china(value: datetime | None) -> str:
-    return value.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M") if value is not None else ""
-
-
-def _evidence(ref: str | None) -> str | None:
-    # A snapshot URL may carry credentials (user:pw@host, ?pwd=…); a file path comes back as is.
-    return mask_url(ref) if ref else None
-
-
-def _faults_zh(faults: Sequence[str]) -> str:
-    return "、".join(dict.fromkeys(FAULT_LABELS_ZH.get(code, code) for code in faults))
-
-
-def order_item(order: Order, names: dict[str, str], now: datetime) -> dict[str, Any]:
-    """One order as scripts read it (DESIGN §11; docs/cli-output.md): codes, ISO 8601 UTC."""
-    return {
-        "id": order.id,
-        "state": order.state.value,
-        "kind": order.kind.value,
-        "priority": order.priority.value,
-        "cameras": list(order.camera_ids),
-        "camera_names": [names.get(c) for c in order.camera_ids],
-        "upstream": order.upstream,
-        "faults": list(order.faults),
-        "opened_at": _iso(order.opened_at),
-        "deadline": _iso(order.deadline),
-        "overdue": is_overdue(order, now),
-        "respond_by": _iso(order.respond_by),
-        "repair_by": _iso(order.repair_by),
-        "closed_at": _iso(order.closed_at),
-        "repeats": order.repeats,
-        "self_recovered": order.self_recovered,
-        "missed": list(order.missed),
-        "before_evidence": _evidence(order.before_evidence),
-        "after_evidence": _evidence(order.after_evidence),
-        "steps": [
-            {"step": r.step.value, "at": _iso(r.at), "actor": r.actor, "note": r.note}
-            for r in order.steps
-        ],
-    }
 
 
 def _csv_row(order: Order, item: dict[str, Any]) -> list[Any]:

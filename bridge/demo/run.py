@@ -14,6 +14,7 @@ import io
 import logging
 import os
 import random
+import socket
 import sys
 import tempfile
 from pathlib import Path
@@ -23,7 +24,15 @@ from bridge.bootstrap import build_store
 from bridge.bus.topics import Topics, path_of
 from bridge.grid import GridIndex
 from bridge.importer import import_inventory, load_grid
-from bridge.settings import FrameSettings, MqttSettings, ProbeSettings, Settings, StoreSettings
+from bridge.settings import (
+    FrameSettings,
+    HttpSettings,
+    MqttSettings,
+    ProbeSettings,
+    Settings,
+    StoreSettings,
+    WorkOrderSettings,
+)
 from bridge.simulator import ShardedSimulator, Simulator, load_inventory
 from bridge.url_credentials import url_path
 
@@ -39,6 +48,8 @@ DEMO_FAULTS = (
 # Every camera's picture within three minutes (the daemon's default is 15); the simulator
 # renders each street once, then ~8 ms a second per camera looked at.
 DEMO_FRAMES_INTERVAL_S = 180.0
+DEMO_DEBOUNCE_S = 60.0
+DEMO_HTTP = "127.0.0.1:8080"
 FAULT_SHARE = 0.03
 CAMERAS_PER_PROCESS = 8000  # the simulator's sockets per process stay under the fd limit
 
@@ -84,12 +95,28 @@ def _generate(body: list[list[str]], col: dict[str, int], n: int) -> list[list[s
     return out
 
 
-def demo_settings(workdir: Path) -> Settings:
+def demo_http(wanted: str = DEMO_HTTP) -> str:
+    """``wanted`` when it can be bound, else a free loopback port (a second demo, or another
+    program on 8080, must not cost the first its API)."""
+    host, _, port = wanted.rpartition(":")
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, int(port)))
+            return wanted
+        except OSError:
+            probe.bind((host, 0))
+            return f"{host}:{probe.getsockname()[1]}"
+
+
+def demo_settings(workdir: Path, http: str = DEMO_HTTP) -> Settings:
     return Settings(
         store=StoreSettings(data_dir=workdir / "data"),
         mqtt=MqttSettings(url=""),
         probe=ProbeSettings(interval_s=DEMO_INTERVAL_S, timeout_s=2.0),
         frames=FrameSettings(interval_s=DEMO_FRAMES_INTERVAL_S),
+        # Orders sooner than in a district (180 s), so a demo shows them within minutes.
+        workorders=WorkOrderSettings(debounce_s=DEMO_DEBOUNCE_S),
+        http=HttpSettings(listen=demo_http(http)),
     )
 
 
@@ -160,6 +187,8 @@ gridbridge demo is running — Ctrl-C ends it.
   checks      every {settings.probe.interval_s:.0f} s per camera (RTSP DESCRIBE + ONVIF)
   pictures    every {settings.frames.interval_s:.0f} s per camera (snapshot + diagnosis), kept in
               {workdir / "data" / "snapshots"}
+  orders      a work order after {settings.workorders.debounce_s:.0f} s of a fault, announced on the bus;
+              crews' API http://{settings.http.listen}/api/workorders
   MQTT broker {url} (embedded, no login)
   data        {workdir}
 
