@@ -187,7 +187,7 @@ gridbridge demo is running — Ctrl-C ends it.
   checks      every {settings.probe.interval_s:.0f} s per camera (RTSP DESCRIBE + ONVIF)
   pictures    every {settings.frames.interval_s:.0f} s per camera (snapshot + diagnosis), kept in
               {workdir / "data" / "snapshots"}
-  orders      a work order after {settings.workorders.debounce_s:.0f} s of a fault, announced on the bus;
+  orders      after {settings.workorders.debounce_s:.0f} s of a fault, announced on the bus;
               crews' API http://{settings.http.listen}/api/workorders
   MQTT broker {url} (embedded, no login)
   data        {workdir}
