@@ -13,6 +13,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import pydantic
 from pydantic import (
@@ -25,6 +26,7 @@ from pydantic import (
 )
 
 from bridge.settings_vqd import VqdSettings
+from bridge.workorders.model import EventKind
 
 DEFAULT_CONFIG_PATH = Path("gridbridge.toml")
 MAX_CONFIG_BYTES = 1024 * 1024
@@ -265,6 +267,99 @@ def _hours(default: float, description: str) -> Any:
     return Field(default, gt=0, le=90 * 24, description=description)
 
 
+WEBHOOK_ENV_PREFIX = "GRIDBRIDGE_WEBHOOK_"
+# (key, env var suffix, file key) of each webhook target's secrets.
+WEBHOOK_SECRETS: tuple[tuple[str, str, str], ...] = (
+    ("url", "URL", "url_file"),
+    ("secret", "SECRET", "secret_file"),
+)
+
+
+def webhook_env_var(name: str, suffix: str) -> str:
+    """The environment variable of a webhook target's secret: ``crew-wecom``, ``URL`` →
+    ``GRIDBRIDGE_WEBHOOK_CREW_WECOM_URL``."""
+    return f"{WEBHOOK_ENV_PREFIX}{name.upper().replace('-', '_')}_{suffix}"
+
+
+def _is_http_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        return (
+            not any(c.isspace() or not c.isprintable() for c in url)
+            and parts.scheme in ("http", "https")
+            and bool(parts.hostname)
+            and parts.username is None
+            and parts.port != 0  # .port raises ValueError when out of range
+        )
+    except ValueError:
+        return False
+
+
+class WebhookSettings(_Section):
+    """One receiver of work-order events (docs/webhooks.md)."""
+
+    name: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_\-]+$",
+        description="Unique name; logs and the queue name the target by it, never by its URL.",
+        examples=["crew-wecom"],
+    )
+    kind: Literal["wecom", "dingtalk", "json"] = Field(
+        description="wecom (企业微信 group robot), dingtalk (钉钉 custom robot) or json (any "
+        "HTTP endpoint taking JSON).",
+        examples=["wecom"],
+    )
+    url: Secret | None = Field(
+        None,
+        description="The webhook URL, http(s):// only. A secret: robot URLs carry the key or "
+        "access token. Env: GRIDBRIDGE_WEBHOOK_<NAME>_URL (name upper-cased, - as _).",
+        examples=["https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=..."],
+    )
+    url_file: Path | None = Field(None, description="File holding the webhook URL.")
+    secret: Secret | None = Field(
+        None,
+        description="dingtalk: the 加签 secret (SEC…). json: HMAC key of the signature "
+        "headers. Env: GRIDBRIDGE_WEBHOOK_<NAME>_SECRET.",
+    )
+    secret_file: Path | None = Field(None, description="File holding that secret.")
+    min_interval_s: float = Field(
+        3.5,
+        ge=0,
+        le=3600,
+        description="Least time between two posts to this target (robots take 20 a minute).",
+    )
+    timeout_s: float = Field(
+        10.0, gt=0, le=120, description="Deadline of one POST, connection to the last byte."
+    )
+    events: tuple[EventKind, ...] = Field(
+        tuple(EventKind),
+        min_length=1,
+        description="Which order events go to this target (e.g. a duty-officer group may "
+        "want only escalated).",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: Secret | None) -> Secret | None:
+        # The URL holds the robot's key: the message must not show any of it.
+        if value is not None and not _is_http_url(value.get_secret_value()):
+            raise ValueError(
+                "must be http://HOST/… or https://HOST/… without user:password@ "
+                "(the value is not shown: it is a secret)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _complete(self) -> WebhookSettings:
+        if self.url is None:
+            env_var = webhook_env_var(self.name, "URL")
+            raise ValueError(f"url: required (url, url_file or the environment variable {env_var})")
+        if self.secret is not None and self.kind == "wecom":
+            raise ValueError("secret: 企业微信 robots are not signed; leave it out")
+        return self
+
+
 class WorkOrderSettings(_Section):
     enabled: bool = Field(True, description="Turn lasting faults into maintenance work orders.")
     debounce_s: float = Field(
@@ -317,11 +412,33 @@ class WorkOrderSettings(_Section):
     mass_min_cameras: int = Field(
         100, ge=2, le=1_000_000, description="Fleets smaller than this have no mass rule."
     )
+    webhooks: tuple[WebhookSettings, ...] = Field(
+        (),
+        description="Webhook targets (企业微信/钉钉 group robots, JSON receivers) for work-order "
+        "events, delivered in order through a queue in the database; none by default.",
+    )
 
     @model_validator(mode="after")
     def _hysteresis(self) -> WorkOrderSettings:
         if self.mass_clear_share >= self.mass_share:
             raise ValueError("mass_clear_share: must be smaller than workorders.mass_share")
+        return self
+
+    @model_validator(mode="after")
+    def _unique_webhooks(self) -> WorkOrderSettings:
+        # Names that differ only in case or - vs _ would share their environment variables.
+        seen: dict[str, str] = {}
+        for hook in self.webhooks:
+            env_var = webhook_env_var(hook.name, "URL")
+            if env_var in seen:
+                same = seen[env_var] == hook.name
+                raise ValueError(
+                    f"webhooks: the name {hook.name!r} is used twice"
+                    if same
+                    else f"webhooks: the names {seen[env_var]!r} and {hook.name!r} are too "
+                    f"alike (both use {env_var})"
+                )
+            seen[env_var] = hook.name
         return self
 
 
@@ -420,11 +537,19 @@ def load_settings(path: Path | None, env: dict[str, str] | None = None) -> Setti
     if path is not None:
         data = _read_toml(path)
     problems: list[ConfigProblem] = []
-    _fold_secrets(data, env, path.parent if path else Path("."), problems)
+    base = path.parent if path else Path(".")
+    _fold_secrets(data, env, base, problems)
+    _fold_webhook_secrets(data, env, base, problems)
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        problems.extend(_problems_of(exc))
+        # A secret whose file could not be read is not "required" on top of that.
+        unread = {p.path.removesuffix("_file") for p in problems}
+        problems.extend(
+            p
+            for p in _problems_of(exc)
+            if not (p.path in unread and p.message.startswith("required"))
+        )
         raise ConfigError(source, problems) from None
     if problems:
         raise ConfigError(source, problems)
@@ -459,26 +584,56 @@ def _fold_secrets(
         if sect is not None and not isinstance(sect, dict):
             continue  # reported by validation
         file_value = sect.get(file_key) if sect else None
-        value: str | None = None
-        if isinstance(file_value, str) and file_value:
-            secret_path = Path(file_value)
-            if not secret_path.is_absolute():
-                secret_path = base / secret_path
-            try:
-                raw = secret_path.read_bytes()[: MAX_SECRET_FILE_BYTES + 1]
-                if len(raw) > MAX_SECRET_FILE_BYTES:
-                    problems.append(ConfigProblem(f"{section}.{file_key}", "file too large"))
-                else:
-                    value = raw.decode("utf-8").strip()
-            except (OSError, UnicodeDecodeError) as exc:
-                reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8"
-                problems.append(
-                    ConfigProblem(f"{section}.{file_key}", f"cannot read {secret_path}: {reason}")
-                )
+        value = _read_secret_file(file_value, base, f"{section}.{file_key}", problems)
         if env.get(env_var):
             value = env[env_var]
         if value is not None:
             data.setdefault(section, {})[key] = value
+
+
+def _fold_webhook_secrets(
+    data: dict[str, Any], env: dict[str, str], base: Path, problems: list[ConfigProblem]
+) -> None:
+    """Put each ``[[workorders.webhooks]]`` target's URL and secret from its env vars
+    (``GRIDBRIDGE_WEBHOOK_<NAME>_URL``/``_SECRET``) and ``*_file`` keys into ``data``."""
+    section = data.get("workorders")
+    hooks = section.get("webhooks") if isinstance(section, dict) else None
+    if not isinstance(hooks, list):
+        return  # absent, or reported by validation
+    for index, hook in enumerate(hooks):
+        if not isinstance(hook, dict):
+            continue
+        name = hook.get("name")
+        for key, suffix, file_key in WEBHOOK_SECRETS:
+            where = f"workorders.webhooks.{index}.{file_key}"
+            value = _read_secret_file(hook.get(file_key), base, where, problems)
+            env_var = webhook_env_var(name, suffix) if isinstance(name, str) and name else None
+            if env_var and env.get(env_var):
+                value = env[env_var]
+            if value is not None:
+                hook[key] = value
+
+
+def _read_secret_file(
+    file_value: Any, base: Path, where: str, problems: list[ConfigProblem]
+) -> str | None:
+    """The stripped text of the secret file named by ``file_value`` (relative to ``base``),
+    or None when none is named or it cannot be read (a problem at ``where``)."""
+    if not (isinstance(file_value, str) and file_value):
+        return None
+    secret_path = Path(file_value)
+    if not secret_path.is_absolute():
+        secret_path = base / secret_path
+    try:
+        raw = secret_path.read_bytes()[: MAX_SECRET_FILE_BYTES + 1]
+        if len(raw) > MAX_SECRET_FILE_BYTES:
+            problems.append(ConfigProblem(where, "file too large"))
+            return None
+        return raw.decode("utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8"
+        problems.append(ConfigProblem(where, f"cannot read {secret_path}: {reason}"))
+        return None
 
 
 _MESSAGES = {

@@ -32,6 +32,7 @@ from bridge.store import (
     states,
     workorders,
 )
+from bridge.store import webhooks as webhooks_store
 from bridge.store.cameras import ImportCounts
 from bridge.store.common import utcnow
 from bridge.store.engine import (
@@ -408,17 +409,23 @@ class Store:
         messages: Sequence[Message] = (),
         *,
         forget_episodes: Collection[str] = (),
+        webhooks: Sequence[tuple[str, bytes]] = (),
     ) -> int:
-        """Record work-order events with their orders, the order book's episodes, and the
-        bus messages announcing them, in one transaction.  Idempotent: events already
+        """Record work-order events with their orders, the order book's episodes, the
+        bus messages announcing them and the ``webhooks`` bodies (``(target, body)``, see
+        `enqueue_webhooks`), in one transaction.  Idempotent: events already
         recorded (same order and seq) are skipped, an order is never replaced by an older
-        version.  Returns how many events were new."""
+        version.  Returns how many events were new.  Webhook bodies are queued as given,
+        even when their events were recorded before: a replayed batch is delivered again
+        (webhook delivery is at least once; receivers deduplicate on order and seq)."""
         async with self._transaction("work-order events not recorded", write=True) as conn:
             new = await workorders.record_events(
                 conn, events, episodes, forget_episodes, self._now()
             )
             if messages:
                 await outbox.enqueue(conn, messages, self._now())
+            if webhooks:
+                await webhooks_store.enqueue(conn, webhooks, self._now())
             return new
 
     async def load_orders(
@@ -469,3 +476,49 @@ class Store:
         are never deleted."""
         async with self._transaction("bus outbox not pruned", write=True) as conn:
             return await outbox.prune_sent(conn, older_than)
+
+    # --- webhook outbox (work-order events to 企业微信/钉钉/JSON receivers) ------------------
+
+    async def enqueue_webhooks(self, items: Sequence[tuple[str, bytes]]) -> int:
+        """Queue ``items`` — ``(target name, rendered body)`` — for delivery, in order, in
+        one transaction; returns how many.  To queue them with the work-order events they
+        announce, pass them to `record_order_events` (or call
+        `bridge.store.webhooks.enqueue` with that transaction's connection) instead."""
+        async with self._transaction("webhook messages not queued", write=True) as conn:
+            return await webhooks_store.enqueue(conn, items, self._now())
+
+    async def webhooks_due(self, target: str, limit: int, now: datetime) -> list[tuple[int, bytes]]:
+        """Up to ``limit`` pending messages of ``target`` as ``(id, body)``, oldest first —
+        none when the oldest one's next attempt is after ``now`` (strict order)."""
+        async with self._transaction("webhook queue not read") as conn:
+            return await webhooks_store.due(conn, target, limit, now)
+
+    async def webhook_delivered(self, item_id: int, at: datetime) -> bool:
+        """Mark a pending webhook message delivered; False when it was not pending."""
+        async with self._transaction("webhook message not marked delivered", write=True) as conn:
+            return await webhooks_store.delivered(conn, item_id, at)
+
+    async def webhook_retry(
+        self, item_id: int, next_at: datetime, attempts: int, error: str
+    ) -> bool:
+        """Record a failed attempt of a pending webhook message, tried again from
+        ``next_at``; False when it was not pending."""
+        async with self._transaction("webhook retry not recorded", write=True) as conn:
+            return await webhooks_store.retry(conn, item_id, next_at, attempts, error)
+
+    async def webhook_failed(self, item_id: int, at: datetime, error: str) -> bool:
+        """Give a pending webhook message up (refused for good); False when not pending."""
+        async with self._transaction("webhook message not marked failed", write=True) as conn:
+            return await webhooks_store.failed(conn, item_id, at, error)
+
+    async def prune_webhooks(self, older_than: datetime) -> int:
+        """Delete webhook messages delivered or given up before ``older_than``; returns how
+        many.  Pending messages are never deleted."""
+        async with self._transaction("webhook queue not pruned", write=True) as conn:
+            return await webhooks_store.prune(conn, older_than)
+
+    async def webhook_backlog(self) -> dict[str, tuple[int, datetime]]:
+        """target → (pending messages, when the oldest was queued), for /healthz and
+        /metrics; targets with nothing pending are absent."""
+        async with self._transaction("webhook queue not read") as conn:
+            return await webhooks_store.backlog(conn)

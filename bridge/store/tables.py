@@ -293,6 +293,29 @@ class OutboxRow(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
 
+WEBHOOK_ERROR_LENGTH = 300  # a `DeliveryError` message: status, platform code, short text
+
+
+class WebhookOutboxRow(Base):
+    """A work-order event rendered for one webhook target, queued until delivered or given
+    up (`bridge.store.webhooks`).  ``next_at`` is when the next attempt may be made;
+    ``error`` the last failure's reason, never the target's URL (it holds the robot key)."""
+
+    __tablename__ = "webhook_outbox"
+    # `due` reads a target's pending rows (both settled times NULL) in id order.
+    __table_args__ = (Index(None, "target", "delivered_at", "failed_at", "id"),)
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    target: Mapped[str] = mapped_column(String(ID_LENGTH))
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str] = mapped_column(String(WEBHOOK_ERROR_LENGTH))
+
+
 def _table(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 
@@ -309,3 +332,4 @@ work_order_cameras_t = _table(WorkOrderCameraRow)
 work_order_events_t = _table(WorkOrderEventRow)
 work_order_episodes_t = _table(WorkOrderEpisodeRow)
 outbox_t = _table(OutboxRow)
+webhook_outbox_t = _table(WebhookOutboxRow)

@@ -34,6 +34,7 @@ TABLES = {
     "camera_onvif",
     "camera_frames",
     "work_order_episodes",
+    "webhook_outbox",
 }
 
 
