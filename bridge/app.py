@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
+import aiohttp
+
 from bridge.bootstrap import build_store
 from bridge.bus.embedded import embedded_broker
 from bridge.bus.message import Message
@@ -34,11 +36,13 @@ from bridge.model import CameraState
 from bridge.monitor import Monitor
 from bridge.observation import Observation
 from bridge.probes import real_probes
-from bridge.settings import Settings
+from bridge.settings import Settings, WebhookSettings
 from bridge.snapshots import SnapshotStore
 from bridge.store import Store
+from bridge.store.webhooks import StoreWebhookQueue
 from bridge.tracker import Transition
 from bridge.web.server import WebError, WebServer
+from bridge.webhook_sender import WebhookSender, WebhookTarget
 from bridge.workorder_desk import WorkOrderDesk
 from health.verdict import CameraHealth
 
@@ -105,6 +109,11 @@ class Daemon:
             look = tasks.create_task(frames.run(), name="frames") if frames else None
             desk = self._desk
             orders = tasks.create_task(desk.run(), name="work-orders") if desk else None
+            hooks = (
+                tasks.create_task(self._send_webhooks(desk), name="webhooks")
+                if desk is not None and self._settings.workorders.webhooks
+                else None
+            )
             log.info("gridbridge running: %d cameras, bus %s", n, _masked(self.broker_url))
             self.ready.set()
             stopping = tasks.create_task(stop.wait(), name="stop-signal")
@@ -125,6 +134,8 @@ class Daemon:
                 orders.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await orders  # writes pending work-order events and their messages
+            if hooks is not None:
+                hooks.cancel()  # what is not delivered stays queued for the next start
             await publisher.close(graceful=True)
             stopping.cancel()
 
@@ -197,6 +208,15 @@ class Daemon:
         await desk.load(await store.list_cameras())
         monitor.add_listener(desk.on_transition)
         self._desk = desk
+
+    async def _send_webhooks(self, desk: WorkOrderDesk) -> None:
+        """Deliver queued work-order events to the configured webhooks until cancelled."""
+        assert self._store is not None
+        targets = [webhook_target(h) for h in self._settings.workorders.webhooks]
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
+            sender = WebhookSender(session, StoreWebhookQueue(self._store), targets)
+            desk.on_webhooks = sender.notify
+            await sender.run()
 
     def _town_of(self, camera_id: str) -> str | None:
         paths = self._fleet.paths_of(camera_id)
@@ -343,6 +363,19 @@ class Daemon:
                     await asyncio.to_thread(snapshots.prune, datetime.now(UTC))
                 except Exception:
                     log.exception("could not prune old snapshots; will try again")
+
+
+def webhook_target(hook: WebhookSettings) -> WebhookTarget:
+    """The sender's view of a configured webhook (secrets resolved by the settings)."""
+    assert hook.url is not None  # the settings refuse a target without a URL
+    return WebhookTarget(
+        name=hook.name,
+        kind=hook.kind,
+        url=hook.url.get_secret_value(),
+        secret=hook.secret.get_secret_value() if hook.secret is not None else None,
+        min_interval_s=hook.min_interval_s,
+        timeout_s=hook.timeout_s,
+    )
 
 
 def snapshot_dir(settings: Settings) -> Path:

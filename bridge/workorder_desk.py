@@ -32,8 +32,9 @@ from bridge.workorders.common_cause import Alarm, CommonCause, CommonCauseRules,
 from bridge.workorders.engine import OrderBook
 from bridge.workorders.model import Order, OrderEvent, Step
 from bridge.workorders.rules import WorkOrderRules
-from bridge.workorders.webhook_format import SCHEMA
-from health.verdict import CameraHealth
+from bridge.workorders.views import iso
+from bridge.workorders.webhook_format import SCHEMA, render
+from health.verdict import FAULT_LABELS_ZH, CameraHealth
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,9 @@ class WorkOrderDesk:
         self.common_cause = CommonCause(cc_rules)
         self.book = OrderBook(rules, common_cause=self.common_cause)
         self._facts: dict[str, tuple[bool, str | None]] = {}
+        self._names: dict[str, str] = {}
+        self._hooks = [(h.name, h.kind, frozenset(h.events)) for h in settings.workorders.webhooks]
+        self.on_webhooks: Callable[[], None] = lambda: None  # the sender's notify
         self._events: list[OrderEvent] = []
         self._alarms: list[Alarm] = []
         self._asked: dict[str, float] = {}
@@ -113,6 +117,7 @@ class WorkOrderDesk:
         for camera_id in [c for c in self._facts if c not in seen]:
             self.book.forget(camera_id)
         self._facts = {v.id: (v.key_location, v.upstream_id) for v in views}
+        self._names = {v.id: v.name for v in views}
         alarm = self.common_cause.set_fleet(upstream_keys(views), self._now())
         self._take_alarm(alarm)
 
@@ -197,8 +202,11 @@ class WorkOrderDesk:
             if not events and not alarms:
                 return
             messages = [self._message(e) for e in events] + [self._alarm_message(a) for a in alarms]
+            hooks = [item for e in events for item in self._webhooks(e)]
             try:
-                await self._store.record_order_events(events, self.book.episodes(), messages)
+                await self._store.record_order_events(
+                    events, self.book.episodes(), messages, webhooks=hooks
+                )
             except Exception:
                 # Keep them for the next try: an order must not be lost (issue 6).
                 self._events[:0] = events
@@ -208,6 +216,8 @@ class WorkOrderDesk:
         for event in events:
             self._log(event)
         self._on_written()
+        if hooks:
+            self.on_webhooks()
 
     # --- helpers ----------------------------------------------------------------------------
 
@@ -241,6 +251,34 @@ class WorkOrderDesk:
         body["kind_zh"] = order.kind.label_zh
         payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         return Message(self._topics.workorder(town, event.order_id), payload, ORDER_QOS, False)
+
+    def _webhooks(self, event: OrderEvent) -> list[tuple[str, bytes]]:
+        """The bodies of ``event`` for every webhook target that wants its kind."""
+        wanted = [(name, kind) for name, kind, kinds in self._hooks if event.kind in kinds]
+        if not wanted:
+            return []
+        order = event.order
+        item = {
+            "order_id": event.order_id,
+            "event": event.kind.value,
+            "step": order.state.value,
+            "step_zh": order.state.label_zh,
+            "kind": order.kind.value,
+            "kind_zh": order.kind.label_zh,
+            "priority": order.priority.value,
+            "priority_zh": order.priority.label_zh,
+            "cameras": [{"id": c, "name": self._names.get(c, "")} for c in order.camera_ids],
+            "upstream": order.upstream,
+            "faults": list(order.faults),
+            "faults_zh": [FAULT_LABELS_ZH.get(f, f) for f in order.faults],
+            "opened_at": iso(order.opened_at),
+            "respond_by": iso(order.respond_by),
+            "repair_by": iso(order.repair_by),
+            "at": iso(event.at),
+            "actor": event.actor,
+            "note": event.note,
+        }
+        return [(name, render(kind, item)) for name, kind in wanted]
 
     def _alarm_message(self, alarm: Alarm) -> Message:
         body = {
