@@ -30,7 +30,7 @@ from bridge.tracker import Transition
 from bridge.workorders.codec import event_to_json
 from bridge.workorders.common_cause import Alarm, CommonCause, CommonCauseRules, upstream_keys
 from bridge.workorders.engine import OrderBook
-from bridge.workorders.model import Order, OrderEvent, Step
+from bridge.workorders.model import Episode, Order, OrderEvent, Step
 from bridge.workorders.rules import WorkOrderRules
 from bridge.workorders.views import iso
 from bridge.workorders.webhook_format import SCHEMA, render
@@ -69,6 +69,44 @@ def rules_of(settings: Settings) -> tuple[WorkOrderRules, CommonCauseRules]:
     )
 
 
+def merged_episodes(
+    views: Sequence[CameraView], stored: Sequence[Episode], orders: Sequence[Order]
+) -> list[Episode]:
+    """The order book's episodes for a restart: the cameras' current states (the tracker's,
+    restored from the store — newer than the book's last write when the daemon was killed in
+    between), with the episode start and last good picture the book stored when it has them.
+
+    A camera found faulty with no stored episode (killed during its debounce) starts its
+    episode when its fault was recorded (``since``): it still gets its order.  A healthy
+    camera of an open order gets an episode too, so its order is verified and closed."""
+    kept = {e.camera_id: e for e in stored}
+    in_open = {c for o in orders if o.is_open for c in o.camera_ids}
+    out = []
+    for view in views:
+        episode = kept.get(view.id)
+        bad = view.state in (CameraState.OFFLINE, CameraState.DEGRADED)
+        if view.state is CameraState.UNKNOWN or (
+            episode is None and not bad and view.id not in in_open
+        ):
+            continue
+        started = None
+        if bad:
+            started = (episode.started_at if episode else None) or view.since
+        out.append(
+            Episode(
+                camera_id=view.id,
+                state=view.state,
+                faults=view.faults,
+                flapping=episode.flapping if episode else False,
+                key_location=view.key_location,
+                upstream=view.upstream_id,
+                started_at=started,
+                last_good_picture=episode.last_good_picture if episode else None,
+            )
+        )
+    return out
+
+
 class WorkOrderDesk:
     """Feeds the order book, stores and announces what it decides."""
 
@@ -105,7 +143,7 @@ class WorkOrderDesk:
     async def load(self, views: Sequence[CameraView]) -> None:
         """Restore the open orders and episodes from the store; take the inventory."""
         orders = await self._store.load_orders()
-        episodes = await self._store.load_order_episodes()
+        episodes = merged_episodes(views, await self._store.load_order_episodes(), orders)
         self.book.restore(orders, episodes, self._now())
         self.set_fleet(views)
         open_count = sum(1 for o in orders if o.is_open)
