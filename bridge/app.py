@@ -15,7 +15,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -53,7 +53,8 @@ INVENTORY_POLL_S = 30.0  # how often the daemon looks for a new import or grid m
 # A bus request for a snapshot waits this long for the look (two pictures and a diagnosis);
 # below the responder's own 15 s deadline so the answer says why rather than nothing.
 SNAPSHOT_REQUEST_TIMEOUT_S = 14.0
-SNAPSHOT_PRUNE_EVERY_S = 3600.0
+PRUNE_EVERY_S = 3600.0
+WEBHOOK_KEEP = timedelta(days=7)  # delivered/failed webhook rows kept for troubleshooting
 
 
 class Daemon:
@@ -348,21 +349,31 @@ class Daemon:
 
     async def _watch_inventory(self) -> None:
         loop = asyncio.get_running_loop()
-        next_prune = loop.time() + SNAPSHOT_PRUNE_EVERY_S
+        next_prune = loop.time() + PRUNE_EVERY_S
         while True:
             await asyncio.sleep(self._inventory_poll_s)
             try:
                 await self._load_inventory()
             except Exception:  # one failed look must not stop the daemon (STYLE 7)
                 log.exception("could not reload the inventory; will try again")
-            snapshots = self._snapshots
-            if snapshots is not None and loop.time() >= next_prune:
-                next_prune = loop.time() + SNAPSHOT_PRUNE_EVERY_S
-                try:
-                    # Age limits of cameras that no longer send pictures (saves prune the rest).
-                    await asyncio.to_thread(snapshots.prune, datetime.now(UTC))
-                except Exception:
-                    log.exception("could not prune old snapshots; will try again")
+            if loop.time() >= next_prune:
+                next_prune = loop.time() + PRUNE_EVERY_S
+                await self._prune()
+
+    async def _prune(self) -> None:
+        """Hourly housekeeping: old pictures of cameras that stopped sending them (saves
+        prune the rest), delivered webhooks."""
+        now = datetime.now(UTC)
+        if self._snapshots is not None:
+            try:
+                await asyncio.to_thread(self._snapshots.prune, now)
+            except Exception:
+                log.exception("could not prune old snapshots; will try again")
+        if self._store is not None and self._settings.workorders.webhooks:
+            try:
+                await self._store.prune_webhooks(now - WEBHOOK_KEEP)
+            except Exception:
+                log.exception("could not prune delivered webhooks; will try again")
 
 
 def webhook_target(hook: WebhookSettings) -> WebhookTarget:
