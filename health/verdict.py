@@ -37,6 +37,13 @@ FAULT_ORDER = (
     "replaced",
 )
 
+# What the frame tier's picture diagnosis can find (health.vqd); the rest come from the
+# cheap checks.
+PICTURE_FAULTS = frozenset(
+    {"no_signal", "black", "frozen", "blur", "occluded", "color_cast", "too_dark",
+     "too_bright", "noise", "scene_changed"}
+)  # fmt: skip
+
 FAULT_LABELS_ZH = {
     "unreachable": "网络不通",
     "rtsp_error": "视频流异常",

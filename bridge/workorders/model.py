@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Protocol
 
 from bridge.model import CameraState
+from health.verdict import PICTURE_FAULTS
 
 SYSTEM_ACTOR = "system"  # actor of the steps the engine takes by itself (verification …)
 
@@ -91,20 +92,8 @@ _KIND_OF_FAULT = {
     "onvif_error": OrderKind.DEVICE,
     "clock_drift": OrderKind.DEVICE,
     "replaced": OrderKind.DEVICE,
-    **{
-        code: OrderKind.PICTURE
-        for code in (
-            "black",
-            "frozen",
-            "blur",
-            "occluded",
-            "color_cast",
-            "too_dark",
-            "too_bright",
-            "noise",
-            "scene_changed",
-        )
-    },
+    # no_signal is a stream fault for the crew (above): the picture never came.
+    **{code: OrderKind.PICTURE for code in PICTURE_FAULTS - {"no_signal"}},
 }
 
 # When a camera has faults of several classes, the order is of the one that blocks most:
