@@ -1,0 +1,103 @@
+"""End to end, a crew's walk: the daemon, the simulator, a real Mosquitto and the crew
+commands.  A camera goes down and gets an order; the crew accepts it and reaches the site
+(`gridbridge workorders accept|on-site`), fixes the camera and says 修复 (`repaired`); the
+daemon verifies it (healthy checks and a fresh picture) and closes the order — not
+self-recovered, with before and after pictures.  (修复 while the camera is still broken
+going back to 到场 takes `verify_timeout_s`, ≥ 1 min: tested on the engine's fake clock.)"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import csv
+import socket
+from pathlib import Path
+
+from bridge.app import Daemon
+from bridge.bootstrap import build_store
+from bridge.cli.crew import crew_step
+from bridge.importer import import_inventory, load_grid
+from bridge.settings import (
+    FrameSettings,
+    HttpSettings,
+    MqttSettings,
+    ProbeSettings,
+    Settings,
+    StoreSettings,
+    WorkOrderSettings,
+)
+from bridge.simulator import Simulator, load_inventory
+from tests.e2e.test_daemon_bus import DISTRICT, Seen, collect, inventory, until
+from tests.e2e.test_daemon_workorders import orders_seen
+from tests.support import MosquittoProcess
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def step(action: str, order_id: str, note: str = "") -> argparse.Namespace:
+    return argparse.Namespace(action=action, order_id=order_id, actor="张师傅", note=note)
+
+
+async def test_a_crew_walks_an_order_to_a_verified_close(
+    tmp_path: Path, broker: MosquittoProcess
+) -> None:
+    rows = inventory(tmp_path / "cameras.csv")[:3]
+    header = next(csv.reader((DISTRICT / "cameras.csv").open(encoding="utf-8-sig")))
+    with (tmp_path / "cameras.csv").open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows([header, *rows])
+    cam = rows[0][0]
+    settings = Settings(
+        store=StoreSettings(data_dir=tmp_path / "data"),
+        mqtt=MqttSettings(url=broker.url, root="gb"),
+        probe=ProbeSettings(interval_s=1, timeout_s=0.5, offline_after=2, online_after=1),
+        frames=FrameSettings(interval_s=10, frozen_gap_s=1.1, confirm_s=1, timeout_s=8),
+        workorders=WorkOrderSettings(debounce_s=3),
+        http=HttpSettings(listen=f"127.0.0.1:{free_port()}"),
+    )
+    async with build_store(settings) as store:
+        await load_grid(store, settings, DISTRICT / "grid.geojson")
+        await import_inventory(store, settings, tmp_path / "cameras.csv")
+    seen: dict[str, Seen] = {}
+    raw: list[bytes] = []
+    stop = asyncio.Event()
+    async with Simulator(load_inventory(tmp_path / "cameras.csv")) as sim:
+        daemon = Daemon(settings)
+        run = asyncio.create_task(daemon.run(stop))
+        listen = asyncio.create_task(collect(broker.url, seen, raw))
+        try:
+            await asyncio.wait_for(daemon.ready.wait(), 20)
+            await until((tmp_path / "data" / "snapshots" / cam / "latest.jpg").exists, 20)
+            sim.set_faults({cam: "down"})
+            await until(lambda: len(orders_seen(raw)) == 1, 30)
+            [order_id] = orders_seen(raw)
+
+            def state() -> str:
+                return str(orders_seen(raw)[order_id][-1]["order"]["state"])
+
+            assert await crew_step(step("accept", order_id), settings) == 0
+            assert await crew_step(step("on-site", order_id, "交换机断电"), settings) == 0
+            await until(lambda: state() == "on_site", 10)  # the bus may lag the answer
+            sim.clear_faults()
+            await sim.settle()
+            assert await crew_step(step("repaired", order_id, "更换电源"), settings) == 0
+            await until(lambda: state() == "closed", 60)
+            final = orders_seen(raw)[order_id][-1]["order"]
+            assert final["self_recovered"] is False
+            assert final["before_evidence"]
+            assert final["after_evidence"]
+            steps = [(s["step"], s["actor"]) for s in final["steps"]]
+            assert steps == [
+                ("open", "system"), ("accepted", "张师傅"), ("on_site", "张师傅"),
+                ("repaired", "张师傅"), ("verified", "system"), ("closed", "system"),
+            ]  # fmt: skip
+        finally:
+            stop.set()
+            await asyncio.wait_for(run, 30)
+            listen.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listen
