@@ -184,19 +184,13 @@ class Daemon:
     async def _web(self) -> AsyncIterator[None]:
         """The HTTP API while the daemon serves.  A port that cannot be bound is logged as an
         error and the daemon goes on: checks, bus and orders matter more than the page."""
-        if self._desk is None:
+        async with contextlib.AsyncExitStack() as stack:
+            if self._desk is not None:
+                try:
+                    await stack.enter_async_context(WebServer(self._settings.http, self._desk))
+                except WebError as exc:
+                    log.error("HTTP API not available: %s (http.listen)", exc)
             yield
-            return
-        try:
-            server = await WebServer(self._settings.http, self._desk).__aenter__()
-        except WebError as exc:
-            log.error("HTTP API not available: %s (http.listen)", exc)
-            yield
-            return
-        try:
-            yield
-        finally:
-            await server.__aexit__(None, None, None)
 
     async def _start_desk(self, store: Store, monitor: Monitor) -> None:
         frames = self._frames

@@ -222,7 +222,11 @@ class WebhookSender:
                 broken = False
             except Exception as exc:
                 if not broken:  # the store, or a bug: the loop must outlive both
-                    log.warning("webhook %s: delivery loop failed, retrying: %r", target.name, exc)
+                    log.warning(
+                        "webhook %s: delivery loop failed, retrying: %s",
+                        target.name,
+                        _scrubbed(exc, target),
+                    )
                 broken = True
                 await self._clock.sleep(self._rules.first_delay_s)
                 continue
@@ -328,3 +332,13 @@ class WebhookSender:
         lane.down_since = None
         lane.down_fault = False
         lane.failures = 0
+
+
+def _scrubbed(exc: BaseException, target: WebhookTarget) -> str:
+    """``exc`` for a log line without the target's URL or secret: an unexpected error (a
+    library's, not a `DeliveryError`) may quote the URL, whose query holds the robot key."""
+    text = f"{type(exc).__name__}: {exc}"
+    for secret in (target.url, target.secret):
+        if secret:
+            text = text.replace(secret, "***")
+    return text

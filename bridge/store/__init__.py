@@ -395,13 +395,6 @@ class Store:
         async with self._transaction("picture baseline not forgotten", write=True) as conn:
             return await frames.forget_baseline(conn, camera_id)
 
-    async def snapshot_uris(self) -> dict[str, str]:
-        """camera id → ONVIF snapshot URI, for every onboarded camera that has one."""
-        async with self._transaction("snapshot URIs not read") as conn:
-            return await frames.snapshot_uris(conn)
-
-    # --- work orders (DESIGN §6) ------------------------------------------------------------
-
     async def record_order_events(
         self,
         events: Sequence[OrderEvent],

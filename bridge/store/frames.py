@@ -88,16 +88,6 @@ async def get_frame(conn: AsyncConnection, camera_id: str) -> FrameRecord | None
     return _record(row) if row is not None else None
 
 
-async def snapshot_uris(conn: AsyncConnection) -> dict[str, str]:
-    """Each onboarded camera's snapshot URI (pinned to its host, no credentials)."""
-    from bridge.store.tables import camera_onvif_t as t
-
-    rows = await conn.execute(
-        select(t.c.camera_id, t.c.snapshot_uri).where(t.c.snapshot_uri.is_not(None))
-    )
-    return {row.camera_id: row.snapshot_uri for row in rows if row.snapshot_uri}
-
-
 async def forget_baseline(conn: AsyncConnection, camera_id: str) -> bool:
     """Drop what was learnt of the camera's pictures (its baseline); True if it had one."""
     t = camera_frames_t

@@ -230,16 +230,22 @@ async def test_an_unreachable_snapshot_keeps_the_faults_and_says_why(
     await onboard(store, cams)
     world = World()
     async with Simulator(cams) as sim, tier(store, tmp_path / "snap", world, cams) as frames:
+        sim.set_faults({cams[0].id: "black"})
+        await frames.look_now(cams[0].id, 20)
+        await frames.look_now(cams[0].id, 20)
+        assert frames.faults(cams[0].id) == ("black",)
         sim.set_faults({cams[0].id: "down"})
         await sim.settle()
         outcome = await frames.look_now(cams[0].id, 30)
+        # No picture says nothing about the picture: the confirmed fault stays.
+        assert frames.faults(cams[0].id) == ("black",)
     assert not outcome.ok
     assert outcome.error
     assert PASSWORD not in outcome.error
     saved = await store.get_frame(cams[0].id)
     assert saved is not None
     assert saved.error
-    assert saved.faults == ()
+    assert saved.faults == ("black",)
 
 
 async def test_pictures_reset_forgets_reference_and_baseline(

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bridge.bus.message import Message
-from bridge.observation import DeviceInfo, OnboardResult
 from bridge.store import Store, UnknownCameraError
 from bridge.store.frames import FrameRecord
 
@@ -57,12 +56,3 @@ async def test_the_record_goes_with_the_camera(store: Store, make_camera) -> Non
         await store.save_frame(cam.id, RECORD)
     await store.apply_import([cams[0]], {}, {}, prune=[cams[1].id])
     assert set(await store.frame_records()) == {cams[0].id}
-
-
-async def test_snapshot_uris_of_onboarded_cameras(store: Store, make_camera) -> None:
-    cams = [make_camera(1), make_camera(2)]
-    await store.apply_import(cams, {}, {})
-    with_uri = OnboardResult(DeviceInfo(), snapshot_uri="http://127.0.0.1:80/snap.jpg")
-    await store.save_onboarding(cams[0].id, with_uri, AT)
-    await store.save_onboarding(cams[1].id, OnboardResult(DeviceInfo()), AT)
-    assert await store.snapshot_uris() == {cams[0].id: "http://127.0.0.1:80/snap.jpg"}

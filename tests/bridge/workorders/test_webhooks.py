@@ -608,3 +608,15 @@ def test_target_repr_hides_url_and_secret() -> None:
     )
     assert KEY not in repr(target)
     assert SECRET not in repr(target)
+
+
+def test_an_unexpected_error_is_logged_without_the_url_or_secret() -> None:
+    from bridge.webhook_sender import _scrubbed
+
+    target = WebhookTarget("crew", "dingtalk", f"https://oapi.example/robot/send?access_token={KEY}",
+                           secret=SECRET)  # fmt: skip
+    exc = ValueError(f"bad URL {target.url} signed with {SECRET}")
+    text = _scrubbed(exc, target)
+    assert KEY not in text
+    assert SECRET not in text
+    assert text.startswith("ValueError: bad URL ***")
