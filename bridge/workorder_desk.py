@@ -241,9 +241,13 @@ class WorkOrderDesk:
                 return
             messages = [self._message(e) for e in events] + [self._alarm_message(a) for a in alarms]
             hooks = [item for e in events for item in self._webhooks(e)]
+            # Only the episodes of the cameras these events concern: every camera the book
+            # has seen (20,000 in a district) rewritten at each flush would be the daemon's
+            # heaviest write; the others are rebuilt from the camera states at a restart.
+            touched = {c for e in events for c in e.order.camera_ids}
             try:
                 await self._store.record_order_events(
-                    events, self.book.episodes(), messages, webhooks=hooks
+                    events, self.book.episodes(touched), messages, webhooks=hooks
                 )
             except Exception:
                 # Keep them for the next try: an order must not be lost (issue 6).

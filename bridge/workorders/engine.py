@@ -85,9 +85,16 @@ class OrderBook:
         oid = self._ledger.covering(camera_id)
         return self._ledger.get(oid) if oid is not None else None
 
-    def episodes(self) -> list[Episode]:
-        """What to persist (or derive from the camera states) for :meth:`restore`."""
-        return [cam.snapshot(cid) for cid, cam in sorted(self._cams.items())]
+    def episodes(self, camera_ids: Iterable[str] | None = None) -> list[Episode]:
+        """What to persist (or derive from the camera states) for :meth:`restore`: of every
+        camera the book knows, or of ``camera_ids`` only (those an event touched)."""
+        if camera_ids is None:
+            return [cam.snapshot(cid) for cid, cam in sorted(self._cams.items())]
+        return [
+            cam.snapshot(cid)
+            for cid in sorted(set(camera_ids))
+            if (cam := self._cams.get(cid)) is not None
+        ]
 
     def awaiting_picture(self) -> list[str]:
         """Cameras whose fresh picture would let an order pass verification: ask the frame
