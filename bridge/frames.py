@@ -272,9 +272,7 @@ class FrameTier:
             error=str(exc),
         )
         await self._save(camera_id, new, [])
-        await self._resolve(
-            LookOutcome(camera_id, at, False, kept, (), exc.source, error=str(exc))
-        )
+        await self._resolve(LookOutcome(camera_id, at, False, kept, (), exc.source, error=str(exc)))
         return self._settings.frames.interval_s
 
     async def _conclude(
