@@ -29,7 +29,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-__all__ = ["Saved", "SnapshotStore", "camera_dir_name"]
+__all__ = [
+    "NO_LINK_ERRNOS",
+    "Saved",
+    "SnapshotStore",
+    "camera_dir_name",
+    "fsync_dir",
+    "parse_history_ref",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +55,9 @@ _HASHED_NAME = re.compile(r"id\.[0-9a-f]{64}")  # "." never occurs in a direct n
 _HISTORY_NAME = re.compile(r"(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)(\d{6})Z\.jpg", re.ASCII)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # What os.link says on a file system without hard links (FAT, some network shares).
-_NO_LINKS = frozenset((errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK))
+NO_LINK_ERRNOS = frozenset(
+    (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK)
+)
 _LOCK_STRIPES = 64  # bounded memory whatever the number of cameras; contention stays rare
 
 
@@ -62,6 +71,20 @@ def camera_dir_name(camera_id: str) -> str:
     if _DIRECT_NAME.fullmatch(camera_id):
         return camera_id
     return "id." + hashlib.sha256(camera_id.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def parse_history_ref(ref: str) -> tuple[str, str] | None:
+    """The camera directory name and history file name of ``ref`` when it is exactly
+    ``<camera dir>/history/<history name>`` (how `bridge.frames` names a kept picture,
+    relative to the store's root), else ``None``.  Pure: no file is looked at.  What it
+    accepts can be joined to the root safely: no ``..``, no absolute path, no other file of
+    the store (a camera's ``latest.jpg`` names a different picture after its next look)."""
+    parts = ref.split("/")
+    if len(parts) != 3 or parts[1] != HISTORY:
+        return None
+    if not _is_camera_dir(parts[0]) or _parse_history_name(parts[2]) is None:
+        return None
+    return parts[0], parts[2]
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,7 +267,7 @@ class SnapshotStore:
         with self._stripe(name):
             camera_dir.mkdir(mode=_DIR_MODE, exist_ok=True)
             _replace(_write_temp(camera_dir, jpeg, durable=True), camera_dir / REFERENCE)
-            _fsync_dir(camera_dir)
+            fsync_dir(camera_dir)
             with self._lock:
                 self._set_fixed(self._cameras.setdefault(name, _Camera()), REFERENCE, len(jpeg))
                 self._retain_total()
@@ -365,7 +388,7 @@ class SnapshotStore:
                 os.link(latest, temp)
                 return temp, True
             except OSError as exc:
-                if exc.errno not in _NO_LINKS:
+                if exc.errno not in NO_LINK_ERRNOS:
                     raise
                 self._links_fail = True
                 logger.warning("snapshot store %s: hard links fail (%s); copying history "
@@ -512,7 +535,8 @@ def _replace(temp: Path, path: Path) -> None:
         raise
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
+    """Make the entries of ``directory`` durable (a rename or a new link in it)."""
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
