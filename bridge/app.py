@@ -27,11 +27,20 @@ from bridge.bus.message import Message
 from bridge.bus.payloads import Request, parse_request, response_payload
 from bridge.bus.publisher import Publisher
 from bridge.bus.topics import GridPath, Topics
+from bridge.evidence import EvidenceStore
 from bridge.fleet import Fleet
 from bridge.frame_sources import FrameSources
 from bridge.frames import FrameTier, LookError, LookOutcome
 from bridge.grid import GridIndex
 from bridge.logs import redact
+from bridge.metrics import (
+    Metrics,
+    MetricSources,
+    OrderCounts,
+    WebhookSource,
+    WorkOrderSource,
+    build_metrics,
+)
 from bridge.model import CameraState
 from bridge.monitor import Monitor
 from bridge.observation import Observation
@@ -42,7 +51,7 @@ from bridge.store import Store
 from bridge.store.webhooks import StoreWebhookQueue
 from bridge.tracker import Transition
 from bridge.web.server import WebError, WebServer
-from bridge.webhook_sender import WebhookSender, WebhookTarget
+from bridge.webhook_sender import Clock, WebhookSender, WebhookTarget
 from bridge.workorder_desk import WorkOrderDesk
 from health.verdict import CameraHealth
 
@@ -60,15 +69,27 @@ WEBHOOK_KEEP = timedelta(days=7)  # delivered/failed webhook rows kept for troub
 class Daemon:
     """gridbridge's daemon for one settings object; ``run`` until ``stop`` is set."""
 
-    def __init__(self, settings: Settings, *, inventory_poll_s: float = INVENTORY_POLL_S) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        inventory_poll_s: float = INVENTORY_POLL_S,
+        webhook_clock: Clock | None = None,
+    ) -> None:
+        """``webhook_clock``: the webhook sender's time (backoff, due rows); tests pass a
+        faster one to see hours of retries in seconds."""
         self._settings = settings
         self._inventory_poll_s = inventory_poll_s
+        self._webhook_clock = webhook_clock
         self._store: Store | None = None
         self._fleet = Fleet(Topics(settings.mqtt.root), snapshot_url_maker(settings))
         self._monitor: Monitor | None = None
         self._frames: FrameTier | None = None
         self._snapshots: SnapshotStore | None = None
         self._desk: WorkOrderDesk | None = None
+        # Set while running; /metrics reads them at scrape time (None: not there yet).
+        self._order_counts: OrderCounts | None = None
+        self._sender: WebhookSender | None = None
         self._publisher: Publisher | None = None
         self._inventory_mark: tuple[int, datetime | None, int] | None = None
         self.broker_url: str | None = None
@@ -185,32 +206,63 @@ class Daemon:
         """The HTTP API while the daemon serves.  A port that cannot be bound is logged as an
         error and the daemon goes on: checks, bus and orders matter more than the page."""
         async with contextlib.AsyncExitStack() as stack:
-            if self._desk is not None:
+            desk = self._desk
+            if desk is not None:
                 try:
-                    await stack.enter_async_context(WebServer(self._settings.http, self._desk))
+                    server = WebServer(self._settings.http, desk, metrics=self._metrics(desk))
+                    await stack.enter_async_context(server)
                 except WebError as exc:
                     log.error("HTTP API not available: %s (http.listen)", exc)
             yield
 
+    def _metrics(self, desk: WorkOrderDesk) -> Metrics:
+        """/metrics: the desk's orders and alarm, the webhook sender's counts (once it
+        runs) and the webhook queue in the store, all read at scrape time."""
+        store, counts = self._store, self._order_counts
+        assert store is not None
+        assert counts is not None  # set with the desk
+        hooks = self._settings.workorders.webhooks
+        webhooks = WebhookSource(
+            targets=tuple(h.name for h in hooks),
+            status=lambda: self._sender.status() if self._sender is not None else None,
+            backlog=store.webhook_backlog,
+        )
+        return build_metrics(
+            MetricSources(
+                workorders=WorkOrderSource.of(desk, counts),
+                webhooks=webhooks if hooks else None,
+            )
+        )
+
     async def _start_desk(self, store: Store, monitor: Monitor) -> None:
         frames = self._frames
+        counts = OrderCounts()
+        evidence = EvidenceStore(evidence_dir(self._settings), snapshot_dir(self._settings))
+        await asyncio.to_thread(evidence.open)
         desk = WorkOrderDesk(
             store, self._settings,
             town_of=self._town_of,
             ask_picture=frames.soon if frames is not None else (lambda _: None),
+            ask_check=monitor.scheduler.recheck,
             on_written=self._notify,
+            on_recorded=counts.recorded,
+            evidence=evidence,
         )  # fmt: skip
         await desk.load(await store.list_cameras())
         monitor.add_listener(desk.on_transition)
         self._desk = desk
+        self._order_counts = counts
 
     async def _send_webhooks(self, desk: WorkOrderDesk) -> None:
         """Deliver queued work-order events to the configured webhooks until cancelled."""
         assert self._store is not None
         targets = [webhook_target(h) for h in self._settings.workorders.webhooks]
         async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
-            sender = WebhookSender(session, StoreWebhookQueue(self._store), targets)
+            sender = WebhookSender(
+                session, StoreWebhookQueue(self._store), targets, clock=self._webhook_clock
+            )
             desk.on_webhooks = sender.notify
+            self._sender = sender  # its counts: /metrics
             await sender.run()
 
     def _town_of(self, camera_id: str) -> str | None:
@@ -356,13 +408,18 @@ class Daemon:
 
     async def _prune(self) -> None:
         """Hourly housekeeping: old pictures of cameras that stopped sending them (saves
-        prune the rest), delivered webhooks."""
+        prune the rest), the pictures of orders closed long ago, delivered webhooks."""
         now = datetime.now(UTC)
         if self._snapshots is not None:
             try:
                 await asyncio.to_thread(self._snapshots.prune, now)
             except Exception:
                 log.exception("could not prune old snapshots; will try again")
+        if self._desk is not None:
+            try:
+                await self._desk.prune_evidence(now)
+            except Exception:
+                log.exception("could not prune old evidence pictures; will try again")
         if self._store is not None and self._settings.workorders.webhooks:
             try:
                 await self._store.prune_webhooks(now - WEBHOOK_KEEP)
@@ -388,9 +445,14 @@ def snapshot_dir(settings: Settings) -> Path:
     return settings.store.data_dir / "snapshots"
 
 
+def evidence_dir(settings: Settings) -> Path:
+    """Where the work orders' pictures are kept: ``data_dir/evidence``."""
+    return settings.store.data_dir / "evidence"
+
+
 def snapshot_url_maker(settings: Settings) -> Callable[[str], str | None]:
     """camera id → the HTTP URL of its full-size latest picture (served by the web page)."""
-    base = settings.http.public_url.rstrip("/") or f"http://{settings.http.listen}"
+    base = settings.http.base_url
 
     def url(camera_id: str) -> str:
         return f"{base}/api/cameras/{quote(camera_id, safe='')}/snapshot.jpg"

@@ -380,9 +380,11 @@ class WorkOrderSettings(_Section):
     )
     verify_timeout_s: float = Field(
         1800.0,
-        ge=60,
+        ge=1,
         le=7 * 86400,
-        description="After 修复, a camera not verified this long sends the order back to 到场.",
+        description="After 修复, a camera not verified this long sends the order back to 到场 "
+        "(leave a rebooting camera time to come back; at least verify_checks + 1 probe "
+        "intervals).",
     )
     respond_key_h: float = _hours(2.0, "重点部位: hours to accept (接单) an order.")
     repair_key_h: float = _hours(24.0, "重点部位: hours to repair it.")
@@ -411,6 +413,13 @@ class WorkOrderSettings(_Section):
     )
     mass_min_cameras: int = Field(
         100, ge=2, le=1_000_000, description="Fleets smaller than this have no mass rule."
+    )
+    evidence_keep_days: int = Field(
+        400,
+        ge=1,
+        le=10 * 366,
+        description="Days the before/after pictures of a closed order are kept (a year of "
+        "contract audits and a margin); an open order's are kept however old.",
     )
     webhooks: tuple[WebhookSettings, ...] = Field(
         (),
@@ -452,13 +461,19 @@ class HttpSettings(_Section):
         max_length=512,
         pattern=r"^(https?://[^\s/]+(/[^\s]*)?)?$",
         description="How workstations reach the web page, e.g. http://10.1.2.3:8080 (for the "
-        "snapshot_url in status messages). Empty: http://<listen>.",
+        "snapshot_url of status messages and work-order webhooks). Empty: http://<listen>.",
     )
     username: str = Field("", max_length=128, description="Web login; empty: no login.")
     password: Secret | None = Field(
         None, description="Web password. Env: GRIDBRIDGE_HTTP_PASSWORD."
     )
     password_file: Path | None = Field(None, description="File holding the web password.")
+
+    @property
+    def base_url(self) -> str:
+        """The web service as workstations reach it, for links to its pictures:
+        ``public_url`` without a trailing ``/``, else ``http://<listen>``."""
+        return self.public_url.rstrip("/") or f"http://{self.listen}"
 
     @field_validator("listen")
     @classmethod
@@ -493,6 +508,20 @@ class Settings(_Section):
     )
     http: HttpSettings = Field(default_factory=HttpSettings, description="Web page and API.")
     log: LogSettings = Field(default_factory=LogSettings, description="Logging.")
+
+    @model_validator(mode="after")
+    def _verification_fits(self) -> Settings:
+        # Verification needs verify_checks healthy checks, one per probe interval: a shorter
+        # timeout would send every repair back to 到场 before it could pass.
+        orders = self.workorders
+        needed = (orders.verify_checks + 1) * self.probe.interval_s
+        if orders.enabled and orders.verify_timeout_s < needed:
+            raise ValueError(
+                f"workorders.verify_timeout_s: {orders.verify_timeout_s:g} s is too short for "
+                f"verification ({orders.verify_checks} healthy checks every "
+                f"probe.interval_s = {self.probe.interval_s:g} s); use at least {needed:g}"
+            )
+        return self
 
 
 # (section, key, env var, file key) of every secret.

@@ -9,7 +9,9 @@
 The book is pure and in memory; the desk feeds it, writes what it produces (before anything
 is published: the outbox is written in the same transaction), and restores it from the store
 at start-up, so a restart or SIGKILL neither duplicates nor loses an order (issue 6).
-Crew steps come from people (command line, web page) through :meth:`act`.
+Crew steps come from people (command line, web page) through :meth:`act`.  The pictures
+the orders name are pinned in the evidence store (`bridge.evidence`) before their events are
+written, so that contract audits months later still find them.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import quote
 
 from bridge.bus.message import Message
 from bridge.bus.topics import Topics
+from bridge.evidence import WHICH, EvidenceStore, Which
 from bridge.model import CameraState, CameraView
 from bridge.settings import Settings
 from bridge.store import Store
@@ -117,15 +122,24 @@ class WorkOrderDesk:
         *,
         town_of: Callable[[str], str | None],
         ask_picture: Callable[[str], object] = lambda _: None,
+        ask_check: Callable[[str], object] = lambda _: None,
         on_written: Callable[[], None] = lambda: None,
+        # Told what each successful flush recorded (the /metrics counts).
+        on_recorded: Callable[[Sequence[OrderEvent], Sequence[Alarm]], None] = (
+            lambda _events, _alarms: None
+        ),
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        evidence: EvidenceStore | None = None,
     ) -> None:
         rules, cc_rules = rules_of(settings)
         self._store = store
         self._topics = Topics(settings.mqtt.root)
         self._town_of = town_of
         self._ask_picture = ask_picture
+        self._ask_check = ask_check
+        self._check_every_s = settings.probe.interval_s
         self._on_written = on_written
+        self._on_recorded = on_recorded
         self._now = now
         self.common_cause = CommonCause(cc_rules)
         self.book = OrderBook(rules, common_cause=self.common_cause)
@@ -136,9 +150,16 @@ class WorkOrderDesk:
         self._events: list[OrderEvent] = []
         self._alarms: list[Alarm] = []
         self._asked: dict[str, float] = {}
+        self._checks_asked: dict[str, float] = {}
         self._wake = asyncio.Event()
         self._write = asyncio.Lock()
         self.alarm_raised = False
+        self._evidence = evidence
+        self._evidence_keep = timedelta(days=settings.workorders.evidence_keep_days)
+        self._base_url = settings.http.base_url
+        # Open orders' pictures pinned (or found unpinnable) since the start: order id →
+        # which → (reference, kept).  Bounded: an order leaves it when it closes.
+        self._pinned: dict[str, dict[Which, tuple[str, bool]]] = {}
 
     async def load(self, views: Sequence[CameraView]) -> None:
         """Restore the open orders and episodes from the store; take the inventory."""
@@ -198,6 +219,8 @@ class WorkOrderDesk:
         else:
             events = self.book.act(order_id, step, actor=actor, note=note, at=at)
         self._take(events, wake=False)
+        if step is Step.REPAIRED:  # see at once whether the repair holds
+            self._ask_checks(asyncio.get_running_loop().time(), now_for=order_id)
         await self.flush()
         if self._events:  # the flush failed: the events wait for the next try
             raise RuntimeError("the step was taken but could not be recorded yet; retrying")
@@ -208,6 +231,24 @@ class WorkOrderDesk:
     async def history(self, order_id: str) -> list[StoredEvent]:
         """The recorded events of an order, in order."""
         return await self._store.order_events(order_id)
+
+    async def evidence_path(self, order_id: str, which: Which) -> Path | None:
+        """The file of the order's before or after picture: the kept one, else (not kept
+        yet) the snapshot it names; ``None`` when the order has no such picture or it is
+        gone, or the desk keeps no pictures."""
+        order = self.book.order(order_id)
+        ref = _ref(order, which) if order is not None else None
+        if self._evidence is None or not ref:
+            return None
+        return await asyncio.to_thread(_find, self._evidence, order_id, which, ref)
+
+    async def prune_evidence(self, now: datetime) -> int:
+        """Delete the pictures of closed orders older than ``evidence_keep_days`` (hourly
+        housekeeping); returns how many orders' pictures went."""
+        if self._evidence is None:
+            return 0
+        keep = [o.id for o in self.book.open_orders()]
+        return await asyncio.to_thread(self._evidence.prune, keep, now - self._evidence_keep)
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -228,6 +269,7 @@ class WorkOrderDesk:
                     if now - self._asked.get(camera_id, -1e18) >= PICTURE_ASK_EVERY_S:
                         self._asked[camera_id] = now
                         self._ask_picture(camera_id)
+                self._ask_checks(now)
                 await self.flush()
         finally:
             await asyncio.shield(self.flush())
@@ -239,12 +281,21 @@ class WorkOrderDesk:
             alarms, self._alarms = self._alarms, []
             if not events and not alarms:
                 return
+            try:  # before the events go out with links to the pictures
+                await self._pin(events)
+            except BaseException:  # cancelled: the events wait for the last flush
+                self._events[:0] = events
+                self._alarms[:0] = alarms
+                raise
             messages = [self._message(e) for e in events] + [self._alarm_message(a) for a in alarms]
             hooks = [item for e in events for item in self._webhooks(e)]
             # Only the episodes of the cameras these events concern: every camera the book
             # has seen (20,000 in a district) rewritten at each flush would be the daemon's
             # heaviest write; the others are rebuilt from the camera states at a restart.
             touched = {c for e in events for c in e.order.camera_ids}
+            for order_id in {e.order_id for e in events}:
+                if (order := self.book.order(order_id)) is None or not order.is_open:
+                    self._pinned.pop(order_id, None)
             try:
                 await self._store.record_order_events(
                     events, self.book.episodes(touched), messages, webhooks=hooks
@@ -260,8 +311,54 @@ class WorkOrderDesk:
         self._on_written()
         if hooks:
             self.on_webhooks()
+        self._on_recorded(events, alarms)
 
     # --- helpers ----------------------------------------------------------------------------
+
+    async def _pin(self, events: Sequence[OrderEvent]) -> None:
+        """Keep the pictures the events' orders name, once per order and picture.  A failure
+        is logged; the events are recorded all the same (the order's next event tries
+        again)."""
+        if self._evidence is None:
+            return
+        wanted: dict[tuple[str, Which, str], None] = {}
+        for event in events:
+            pinned = self._pinned.get(event.order_id, {})
+            for which in WHICH:
+                ref = _ref(event.order, which)
+                if ref and pinned.get(which, ("", False))[0] != ref:
+                    wanted[(event.order_id, which, ref)] = None
+        if not wanted:
+            return
+        results = await asyncio.to_thread(_pin_all, self._evidence, list(wanted))
+        for (order_id, which, ref), kept in zip(wanted, results, strict=True):
+            if kept is not None:
+                self._pinned.setdefault(order_id, {})[which] = (ref, kept)
+
+    def _picture_url(self, order: Order) -> str | None:
+        """The web address of the order's after picture, else its before picture, when
+        kept."""
+        pinned = self._pinned.get(order.id, {})
+        for which in ("after", "before"):
+            ref = _ref(order, which)
+            if ref and pinned.get(which) == (ref, True):
+                return f"{self._base_url}/api/workorders/{quote(order.id, safe='')}/{which}.jpg"
+        return None
+
+    def _ask_checks(self, now: float, *, now_for: str | None = None) -> None:
+        """Check the cameras of repaired orders that still look broken every probe interval
+        (an offline camera's backoff would leave a repair unseen for minutes); those of
+        order ``now_for`` at once."""
+        waiting = set(self.book.awaiting_recovery())
+        for camera_id in [c for c in self._checks_asked if c not in waiting]:
+            del self._checks_asked[camera_id]
+        order = self.book.order(now_for) if now_for is not None else None
+        at_once = set(order.camera_ids) if order is not None else set()
+        for camera_id in waiting:
+            due = now - self._checks_asked.get(camera_id, -1e18) >= self._check_every_s
+            if due or camera_id in at_once:
+                self._checks_asked[camera_id] = now
+                self._ask_check(camera_id)
 
     def _take(self, events: list[OrderEvent], *, wake: bool = True) -> None:
         if events:
@@ -320,6 +417,8 @@ class WorkOrderDesk:
             "actor": event.actor,
             "note": event.note,
         }
+        if (url := self._picture_url(order)) is not None:
+            item["snapshot_url"] = url
         return [(name, render(kind, item)) for name, kind in wanted]
 
     def _alarm_message(self, alarm: Alarm) -> Message:
@@ -347,3 +446,25 @@ class WorkOrderDesk:
             len(order.camera_ids),
             f" ({event.note})" if event.note else "",
         )
+
+
+def _ref(order: Order, which: Which) -> str | None:
+    return order.before_evidence if which == "before" else order.after_evidence
+
+
+def _find(store: EvidenceStore, order_id: str, which: Which, ref: str) -> Path | None:
+    return store.get(order_id, which, ref) or store.live(ref)
+
+
+def _pin_all(store: EvidenceStore, wanted: list[tuple[str, Which, str]]) -> list[bool | None]:
+    """Pin each (order, which, reference): kept, not keepable (gone, not a snapshot), or
+    ``None`` when the file system failed (logged)."""
+    results: list[bool | None] = []
+    for order_id, which, ref in wanted:
+        try:
+            results.append(store.pin(order_id, which, ref) is not None)
+        except OSError as exc:
+            log.warning("work order %s: could not keep its %s picture (tried again at its "
+                        "next event): %s", order_id, which, exc)  # fmt: skip
+            results.append(None)
+    return results

@@ -2,13 +2,15 @@
 
     GET  /api/workorders?state=active|all|<step>&camera=ID   orders, oldest first
     GET  /api/workorders/{id}                                 one order and its history
+    GET  /api/workorders/{id}/before.jpg, …/after.jpg        its evidence pictures
     POST /api/workorders/{id}/steps  {"step": "accepted"|"on_site"|"repaired"|"closed",
                                       "actor": "张师傅", "note": "…"}
 
 A step is recorded (and announced) before the answer says so.  A step the order does not
 allow answers 409 with the reason in Chinese and English; an unknown order 404; a malformed
-request 400.  Orders come from the daemon's own order book: what the crew sees is what the
-daemon decides on.
+request 400.  An evidence picture is the kept copy (docs/workorders.md, "Evidence pictures"),
+or the snapshot it names until it is kept; 404 when the order has none.  Orders come from
+the daemon's own order book: what the crew sees is what the daemon decides on.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bridge.evidence import Which
 from bridge.workorder_desk import WorkOrderDesk
 from bridge.workorders.model import Step
 from bridge.workorders.steps import StepError
@@ -27,6 +30,9 @@ from bridge.workorders.views import iso, order_item
 DESK = web.AppKey("desk", WorkOrderDesk)
 CREW_STEPS = {Step.ACCEPTED, Step.ON_SITE, Step.REPAIRED, Step.CLOSED}
 MAX_TEXT = 500  # actor and note: a name and a sentence, not a document
+# A picture at this address changes when a reopened order (返修) gets a new one: browsers
+# ask again each time and get a 304 (the ETag) while it is the same.
+PICTURE_CACHE = "private, no-cache"
 
 routes = web.RouteTableDef()
 
@@ -70,6 +76,20 @@ async def get_order(request: web.Request) -> web.Response:
         for e in await desk.history(order.id)
     ]  # fmt: skip
     return _json(item)
+
+
+@routes.get(r"/api/workorders/{order_id}/{which:(?:before|after)}.jpg")
+async def get_picture(request: web.Request) -> web.StreamResponse:
+    desk = _desk(request)
+    order_id = request.match_info["order_id"]
+    which: Which = "before" if request.match_info["which"] == "before" else "after"
+    if desk.book.order(order_id) is None:
+        return _json({"error": "no such order / 工单不存在"}, 404)
+    path = await desk.evidence_path(order_id, which)
+    if path is None:
+        return _json({"error": f"the order has no {which} picture / 工单没有该图片"}, 404)
+    headers = {"Content-Type": "image/jpeg", "Cache-Control": PICTURE_CACHE}
+    return web.FileResponse(path, headers=headers)
 
 
 def _text(body: dict[str, Any], key: str, *, required: bool) -> str:

@@ -3,8 +3,8 @@
 An async context manager (AppRunner + TCPSite, as aiohttp advises inside a larger program):
 entering binds the port (an error names it), leaving stops serving within a deadline.
 Optional HTTP Basic login (``http.username``/``http.password``): every request but
-``/healthz`` needs it then.  Request bodies are capped; errors are JSON with a message for
-people and never a traceback.
+``/healthz`` needs it then, ``/metrics`` included.  Request bodies are capped; errors are
+JSON with a message for people and never a traceback.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ from typing import Self
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from bridge.metrics import Metrics
 from bridge.settings import HttpSettings
+from bridge.web import metrics_api
 from bridge.web.orders_api import DESK, routes
 from bridge.workorder_desk import WorkOrderDesk
 
@@ -80,8 +82,11 @@ async def _healthz(_: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-def build_app(settings: HttpSettings, desk: WorkOrderDesk) -> web.Application:
-    """The application: API routes, login when configured, capped bodies."""
+def build_app(
+    settings: HttpSettings, desk: WorkOrderDesk, metrics: Metrics | None = None
+) -> web.Application:
+    """The application: API routes, ``/metrics`` when given, login when configured,
+    capped bodies."""
     middlewares: list[Middleware] = [_errors]
     if settings.username and settings.password is not None:
         middlewares.append(
@@ -91,15 +96,21 @@ def build_app(settings: HttpSettings, desk: WorkOrderDesk) -> web.Application:
     app[DESK] = desk
     app.router.add_get("/healthz", _healthz)
     app.add_routes(routes)
+    if metrics is not None:
+        app[metrics_api.METRICS] = metrics
+        app.add_routes(metrics_api.routes)
     return app
 
 
 class WebServer:
-    """Serves the API on ``settings.listen`` while entered."""
+    """Serves the API (and ``/metrics`` when given) on ``settings.listen`` while entered."""
 
-    def __init__(self, settings: HttpSettings, desk: WorkOrderDesk) -> None:
+    def __init__(
+        self, settings: HttpSettings, desk: WorkOrderDesk, *, metrics: Metrics | None = None
+    ) -> None:
         self._settings = settings
         self._desk = desk
+        self._metrics = metrics
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -107,7 +118,7 @@ class WebServer:
         host, _, port = self._settings.listen.rpartition(":")
         host = host.strip("[]")
         runner = web.AppRunner(
-            build_app(self._settings, self._desk),
+            build_app(self._settings, self._desk, self._metrics),
             access_log=None,
             shutdown_timeout=SHUTDOWN_TIMEOUT_S,
         )

@@ -102,6 +102,18 @@ class OrderBook:
         wanted = (awaiting_picture(o, self._cams, self._rules) for o in self.open_orders())
         return [cid for cid in wanted if cid is not None]
 
+    def awaiting_recovery(self) -> list[str]:
+        """Cameras of orders a crew says are repaired (修复) that still look broken: check
+        them at the normal cadence rather than at an offline camera's backoff (up to
+        ``probe.max_backoff_s``), or the repair would wait minutes to be seen."""
+        return [
+            camera_id
+            for order in self.open_orders()
+            if order.state is Step.REPAIRED
+            for camera_id in order.camera_ids
+            if (cam := self._cams.get(camera_id)) is not None and cam.bad(self._rules)
+        ]
+
     # ----------------------------------------------------------------- restart
 
     def restore(self, orders: Iterable[Order], episodes: Iterable[Episode], at: datetime) -> None:

@@ -183,9 +183,14 @@ def send_back_if_broken(
     broken = [c for c in order.camera_ids if (t := cameras.get(c)) and t.bad(rules)]
     if not broken:
         return []
-    minutes = rules.verify_timeout_s / 60
+    waited_s = rules.verify_timeout_s
+    zh, en = (
+        (f"{waited_s / 60:.0f} 分钟", f"{waited_s / 60:.0f} min")
+        if waited_s >= 120
+        else (f"{waited_s:.0f} 秒", f"{waited_s:.0f} s")
+    )
     note = (
-        f"修复后 {minutes:.0f} 分钟仍故障（{'、'.join(broken)}），退回到场 / still faulty "
-        f"{minutes:.0f} min after the repair: back to on_site"
+        f"修复后 {zh}仍故障（{'、'.join(broken)}），退回到场 / still faulty {en} after the "
+        "repair: back to on_site"
     )
     return [send_back(ledger, order, cameras, at, note)]

@@ -68,6 +68,18 @@ def test_cross_field_rule_names_the_key(tmp_path: Path) -> None:
     ]
 
 
+def test_a_verify_timeout_shorter_than_verification_is_refused(tmp_path: Path) -> None:
+    # 2 healthy checks every 60 s cannot pass within 120 s: every 修复 would bounce.
+    path = write(tmp_path, "[probe]\ninterval_s = 60\n[workorders]\nverify_timeout_s = 120\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, env={})
+    [problem] = caught.value.problems
+    assert str(problem).startswith("workorders.verify_timeout_s: 120 s is too short")
+    assert "use at least 180" in str(problem)
+    ok = write(tmp_path, "[probe]\ninterval_s = 60\n[workorders]\nverify_timeout_s = 180\n")
+    assert load_settings(ok, env={}).workorders.verify_timeout_s == 180
+
+
 def test_toml_syntax_error_is_one_clear_problem(tmp_path: Path) -> None:
     path = write(tmp_path, "[probe\ninterval_s = 5\n")
     with pytest.raises(ConfigError) as caught:

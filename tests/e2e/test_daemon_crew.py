@@ -1,9 +1,9 @@
 """End to end, a crew's walk: the daemon, the simulator, a real Mosquitto and the crew
 commands.  A camera goes down and gets an order; the crew accepts it and reaches the site
-(`gridbridge workorders accept|on-site`), fixes the camera and says 修复 (`repaired`); the
-daemon verifies it (healthy checks and a fresh picture) and closes the order — not
-self-recovered, with before and after pictures.  (修复 while the camera is still broken
-going back to 到场 takes `verify_timeout_s`, ≥ 1 min: tested on the engine's fake clock.)"""
+(`gridbridge workorders accept|on-site`) and says 修复 (`repaired`) too early: the camera is
+still down, and `verify_timeout_s` later the daemon sends the order back to 到场 with a note.
+The crew fixes the camera and says 修复 again; the daemon verifies it (healthy checks and a
+fresh picture) and closes the order — not self-recovered, with before and after pictures."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ async def test_a_crew_walks_an_order_to_a_verified_close(
         mqtt=MqttSettings(url=broker.url, root="gb"),
         probe=ProbeSettings(interval_s=1, timeout_s=0.5, offline_after=2, online_after=1),
         frames=FrameSettings(interval_s=10, frozen_gap_s=1.1, confirm_s=1, timeout_s=8),
-        workorders=WorkOrderSettings(debounce_s=3),
+        workorders=WorkOrderSettings(debounce_s=3, verify_timeout_s=6),
         http=HttpSettings(listen=f"127.0.0.1:{free_port()}"),
     )
     async with build_store(settings) as store:
@@ -82,6 +82,14 @@ async def test_a_crew_walks_an_order_to_a_verified_close(
             assert await crew_step(step("accept", order_id), settings) == 0
             assert await crew_step(step("on-site", order_id, "交换机断电"), settings) == 0
             await until(lambda: state() == "on_site", 10)  # the bus may lag the answer
+            # 修复 while the camera is still down: back to 到场 after verify_timeout_s.
+            assert await crew_step(step("repaired", order_id, "重启了"), settings) == 0
+            await until(lambda: state() == "repaired", 10)
+            await until(lambda: state() == "on_site", 20)
+            back = orders_seen(raw)[order_id][-1]["order"]["steps"][-1]
+            assert (back["step"], back["actor"]) == ("on_site", "system")
+            assert "退回到场" in back["note"]
+            assert cam in back["note"]
             sim.clear_faults()
             await sim.settle()
             assert await crew_step(step("repaired", order_id, "更换电源"), settings) == 0
@@ -93,6 +101,7 @@ async def test_a_crew_walks_an_order_to_a_verified_close(
             steps = [(s["step"], s["actor"]) for s in final["steps"]]
             assert steps == [
                 ("open", "system"), ("accepted", "张师傅"), ("on_site", "张师傅"),
+                ("repaired", "张师傅"), ("on_site", "system"),
                 ("repaired", "张师傅"), ("verified", "system"), ("closed", "system"),
             ]  # fmt: skip
         finally:

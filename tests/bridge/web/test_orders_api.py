@@ -14,9 +14,11 @@ import pytest
 
 from bridge.cli.commands import UserError
 from bridge.cli.crew import crew_step
+from bridge.evidence import EvidenceStore
 from bridge.model import CameraRecord, CameraState, Mapping
 from bridge.secretbox import SecretBox
 from bridge.settings import HttpSettings, Settings, StoreSettings
+from bridge.snapshots import SnapshotStore
 from bridge.store import Store, sqlite_url
 from bridge.tracker import Transition
 from bridge.web.server import WebServer
@@ -142,3 +144,51 @@ async def test_no_daemon_says_so(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="does not answer") as err:
         await crew_step(args("accept", "WO-1"), settings)
     assert err.value.exit_code == 1
+
+
+async def test_the_evidence_pictures_are_served(tmp_path: Path) -> None:
+    settings = Settings(
+        store=StoreSettings(data_dir=tmp_path),
+        http=HttpSettings(listen=f"127.0.0.1:{free_port()}"),
+    )
+    snapshots = SnapshotStore(tmp_path / "snapshots")
+    snapshots.open()
+    evidence = EvidenceStore(tmp_path / "evidence", snapshots.root)
+    evidence.open()
+    jpeg = b"\xff\xd8\xff" + b"p" * 2000
+    clock = Clock()
+    async with Store(sqlite_url(tmp_path), SecretBox(SecretBox.generate_key())) as store:
+        record = CameraRecord(id=CAM, name="张塘社区东门", type_code="132", host="127.0.0.9")
+        await store.apply_import([record], {}, {CAM: Mapping.UNMAPPED})
+        desk = WorkOrderDesk(
+            store, settings, town_of=lambda _: "419901001", now=clock, evidence=evidence
+        )
+        await desk.load(await store.list_cameras())
+        saved = snapshots.save(CAM, jpeg, T0, thumb=b"\xff\xd8\xff" + b"t" * 97)
+        assert saved.history is not None
+        await desk.on_look(CAM, T0, True, str(saved.history.relative_to(snapshots.root)))
+        down = Transition(CAM, T0, CameraState.ONLINE, CameraState.OFFLINE, ("unreachable",),
+                          False, "no answer")  # fmt: skip
+        await desk.on_transition(down, CameraHealth(CameraState.OFFLINE, ("unreachable",), ""))
+        clock.now = T0 + timedelta(minutes=5)
+        desk._take(desk.book.tick(clock.now))
+        await desk.flush()
+        [order] = desk.book.orders()
+        base = f"http://{settings.http.listen}/api/workorders"
+        async with WebServer(settings.http, desk), aiohttp.ClientSession() as s:
+            async with s.get(f"{base}/{order.id}/before.jpg") as r:
+                assert r.status == 200
+                assert r.headers["Content-Type"] == "image/jpeg"
+                assert r.headers["Cache-Control"] == "private, no-cache"
+                assert await r.read() == jpeg
+                etag = r.headers["ETag"]
+            async with s.get(f"{base}/{order.id}/before.jpg", headers={"If-None-Match": etag}) as r:
+                assert r.status == 304
+            async with s.get(f"{base}/{order.id}/after.jpg") as r:
+                assert r.status == 404  # not verified yet: no after picture
+                assert "没有该图片" in (await r.json())["error"]
+            async with s.get(f"{base}/WO-20260101-DEADBEEF/before.jpg") as r:
+                assert r.status == 404
+                assert (await r.json())["error"] == "no such order / 工单不存在"
+            async with s.get(f"{base}/{order.id}/side.jpg") as r:
+                assert r.status == 404

@@ -177,15 +177,20 @@ def test_repaired_while_the_camera_is_still_broken_goes_back_to_on_site() -> Non
     order = opened(book, clock)
     book.act(order.id, Step.ACCEPTED, actor="crew", at=clock.after(60))
     book.act(order.id, Step.ON_SITE, actor="crew", at=clock.after(60))
+    assert book.awaiting_recovery() == []  # on site: the crew is at work, no hurry
     book.act(order.id, Step.REPAIRED, actor="crew", at=clock.after(60))
+    assert book.awaiting_recovery() == [CAM]  # 修复 said, still down: check it often
     assert book.tick(clock.after(rules.verify_timeout_s - 1)) == []
     (back,) = book.tick(clock.after(1))
     assert (back.kind, back.step, back.order.state) == (EventKind.STEP, Step.ON_SITE, Step.ON_SITE)
-    assert "退回到场" in back.note
-    assert "on_site" in back.note
+    assert "修复后 30 分钟仍故障" in back.note
+    assert "still faulty 30 min after the repair: back to on_site" in back.note
+    assert book.awaiting_recovery() == []
     # The crew tries again; this time the camera comes back.
     book.act(order.id, Step.REPAIRED, actor="crew", at=clock.after(600))
-    events = recover(book, clock)
+    events = book.observe(CAM, ON, (), clock.after(60))
+    assert book.awaiting_recovery() == []  # back online: verification takes over
+    events += recover(book, clock)
     assert events[-1].order.state is Step.CLOSED
     assert not events[-1].order.self_recovered
 

@@ -1,0 +1,197 @@
+"""The desk keeps its orders' pictures: a real store (SQLite under tmp_path), the real desk
+and order book, real snapshot history and evidence stores.  A camera goes down with a good
+picture before, comes back with a good picture after; both pictures outlive the snapshot
+history's retention, and the webhooks link to them."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bridge.evidence import EvidenceStore
+from bridge.model import CameraRecord, CameraState, Mapping
+from bridge.secretbox import SecretBox
+from bridge.settings import (
+    HttpSettings,
+    Settings,
+    StoreSettings,
+    WebhookSettings,
+    WorkOrderSettings,
+)
+from bridge.snapshots import SnapshotStore
+from bridge.store import Store, sqlite_url
+from bridge.tracker import Transition
+from bridge.workorder_desk import WorkOrderDesk
+from bridge.workorders.model import Step
+from health.verdict import CameraHealth
+
+CAM = "41990100011326000001"
+T0 = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
+THUMB = b"\xff\xd8\xff" + b"t" * 97
+DOWN = CameraHealth(CameraState.OFFLINE, ("unreachable",), "no answer")
+UP = CameraHealth(CameraState.ONLINE, (), "")
+
+
+def pic(fill: bytes) -> bytes:
+    return b"\xff\xd8\xff" + fill * 997
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class World:
+    store: Store
+    desk: WorkOrderDesk
+    snapshots: SnapshotStore
+    evidence: EvidenceStore
+    clock: Clock
+
+    async def look(self, minutes: float, fill: bytes, *, healthy: bool = True) -> str:
+        """A picture look of the frame tier at T0 + ``minutes``: saved, then told the desk."""
+        at = T0 + timedelta(minutes=minutes)
+        saved = self.snapshots.save(CAM, pic(fill), at, thumb=THUMB)
+        assert saved.history is not None
+        ref = str(saved.history.relative_to(self.snapshots.root))
+        self.clock.now = at
+        await self.desk.on_look(CAM, at, healthy, ref)
+        return ref
+
+    async def turn(self, minutes: float, to: CameraState) -> None:
+        at = T0 + timedelta(minutes=minutes)
+        self.clock.now = at
+        was = CameraState.OFFLINE if to is CameraState.ONLINE else CameraState.ONLINE
+        faults = () if to is CameraState.ONLINE else ("unreachable",)
+        t = Transition(CAM, at, was, to, faults, False, "")
+        await self.desk.on_transition(t, UP if to is CameraState.ONLINE else DOWN)
+
+    async def tick(self, minutes: float) -> None:
+        self.clock.now = T0 + timedelta(minutes=minutes)
+        self.desk._take(self.desk.book.tick(self.clock.now))  # the loop's tick, without waiting
+        await self.desk.flush()
+
+    async def webhook_bodies(self) -> list[dict[str, object]]:
+        due = await self.store.webhooks_due("crew", 100, datetime.now(UTC) + timedelta(days=1))
+        return [json.loads(body) for _, body in due]
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    settings = Settings(
+        store=StoreSettings(data_dir=tmp_path),
+        http=HttpSettings(public_url="http://10.1.2.3:8080/"),
+        workorders=WorkOrderSettings(
+            debounce_s=180,
+            webhooks=(WebhookSettings(name="crew", kind="json", url="http://127.0.0.1:9/h"),),
+        ),
+    )
+    snapshots = SnapshotStore(tmp_path / "snapshots", keep_count=3)
+    snapshots.open()
+    evidence = EvidenceStore(tmp_path / "evidence", snapshots.root)
+    evidence.open()
+    clock = Clock()
+    async with Store(sqlite_url(tmp_path), SecretBox(SecretBox.generate_key())) as store:
+        record = CameraRecord(id=CAM, name="张塘社区东门", type_code="132", host="127.0.0.9")
+        await store.apply_import([record], {}, {CAM: Mapping.UNMAPPED})
+        desk = WorkOrderDesk(
+            store, settings, town_of=lambda _: "419901001", now=clock, evidence=evidence
+        )
+        await desk.load(await store.list_cameras())
+        yield World(store, desk, snapshots, evidence, clock)
+
+
+async def test_both_pictures_are_kept_after_the_history_forgets_them(world: World) -> None:
+    desk = world.desk
+    before_ref = await world.look(0, b"b")  # the last good picture before the fault
+    await world.turn(1, CameraState.OFFLINE)
+    await world.tick(5)  # past the debounce: an order, with its before picture
+    [order] = desk.book.orders()
+    assert order.before_evidence == before_ref
+    before = await desk.evidence_path(order.id, "before")
+    assert before is not None
+    assert before.is_relative_to(world.evidence.root)
+    assert await desk.evidence_path(order.id, "after") is None
+
+    # Back up: two healthy checks and a fresh healthy picture verify and close it.
+    await world.turn(30, CameraState.ONLINE)
+    desk.on_checked(CAM, CameraState.ONLINE, T0 + timedelta(minutes=31))
+    desk.on_checked(CAM, CameraState.ONLINE, T0 + timedelta(minutes=32))
+    after_ref = await world.look(33, b"a")
+    await desk.flush()
+    closed = desk.book.order(order.id)
+    assert closed is not None
+    assert closed.state is Step.CLOSED
+    assert closed.after_evidence == after_ref
+    after = await desk.evidence_path(order.id, "after")
+    assert after is not None
+    assert after.is_relative_to(world.evidence.root)
+
+    # A few more looks: retention (3 pictures) deletes both from the camera's history.
+    for i in range(4):
+        await world.look(60 + 15 * i, b"%d" % i)
+    assert not (world.snapshots.root / before_ref).exists()
+    assert not (world.snapshots.root / after_ref).exists()
+    assert await desk.evidence_path(order.id, "before") == before
+    assert await desk.evidence_path(order.id, "after") == after
+    assert (before.read_bytes(), after.read_bytes()) == (pic(b"b"), pic(b"a"))
+    assert desk._pinned == {}  # bounded: a closed order's pins are forgotten
+
+    # The webhooks link to the kept pictures: before while open, after once verified.
+    bodies = await world.webhook_bodies()
+    base = f"http://10.1.2.3:8080/api/workorders/{order.id}"
+    urls = [(b["event"], b["step"], b.get("snapshot_url")) for b in bodies]
+    assert urls == [
+        ("opened", "open", f"{base}/before.jpg"),
+        ("step", "verified", f"{base}/after.jpg"),
+        ("step", "closed", f"{base}/after.jpg"),
+    ]
+
+
+async def test_an_unpinned_picture_is_served_from_the_snapshots(world: World) -> None:
+    desk = world.desk
+    before_ref = await world.look(0, b"b")
+    await world.turn(1, CameraState.OFFLINE)
+    await world.tick(5)
+    [order] = desk.book.orders()
+    pinned = await desk.evidence_path(order.id, "before")
+    assert pinned is not None
+    pinned.unlink()  # as before the desk pinned it
+    live = await desk.evidence_path(order.id, "before")
+    assert live == (world.snapshots.root / before_ref).resolve()
+    assert await desk.evidence_path("WO-20260101-DEADBEEF", "before") is None
+
+
+async def test_a_failing_pin_never_holds_up_the_order(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    desk = world.desk
+    root = world.evidence.root
+    shutil.rmtree(root)
+    root.write_bytes(b"")  # the evidence directory is unusable: every pin fails
+    await world.look(0, b"b")
+    await world.turn(1, CameraState.OFFLINE)
+    with caplog.at_level(logging.WARNING, "bridge.workorder_desk"):
+        await world.tick(5)
+    [order] = desk.book.orders()
+    assert await world.store.get_order(order.id) is not None  # recorded all the same
+    assert "could not keep its before picture" in caplog.text
+    [opened] = await world.webhook_bodies()
+    assert "snapshot_url" not in opened  # nothing to link to
+    # Fixed: the order's next event keeps the picture.
+    root.unlink()
+    world.evidence.open()
+    await desk.act(order.id, Step.ACCEPTED, actor="张师傅", note="")
+    assert order.before_evidence is not None
+    assert world.evidence.get(order.id, "before", order.before_evidence) is not None
