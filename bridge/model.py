@@ -77,6 +77,19 @@ class CameraState(enum.StrEnum):
     DEGRADED = "degraded"
     OFFLINE = "offline"
 
+    @property
+    def label_zh(self) -> str:
+        """The word shown to people (docs/bus.md): 在线, 异常, 离线, 未检测."""
+        return _STATE_ZH[self]
+
+
+_STATE_ZH = {
+    CameraState.UNKNOWN: "未检测",
+    CameraState.ONLINE: "在线",
+    CameraState.DEGRADED: "异常",
+    CameraState.OFFLINE: "离线",
+}
+
 
 class Severity(enum.StrEnum):
     ERROR = "error"  # the row is not imported

@@ -63,6 +63,26 @@ FAULT_LABELS_ZH = {
     "replaced": "设备更换",
 }
 
+# The same labels in English (the web page's English switch, the API's ``faults`` stay codes).
+FAULT_LABELS_EN = {
+    "unreachable": "Network unreachable",
+    "rtsp_error": "Video stream error",
+    "auth_failed": "Login refused",
+    "onvif_error": "ONVIF service error",
+    "no_signal": "No video signal",
+    "black": "Black picture",
+    "frozen": "Frozen picture",
+    "blur": "Blurred",
+    "occluded": "Blocked view",
+    "color_cast": "Colour cast",
+    "too_dark": "Too dark",
+    "too_bright": "Too bright",
+    "noise": "Noisy picture",
+    "scene_changed": "Scene changed",
+    "clock_drift": "Clock wrong",
+    "replaced": "Device replaced",
+}
+
 _NO_CONNECTION = frozenset({"unreachable", "timeout"})
 
 
