@@ -300,22 +300,29 @@ class FrameGrabber:
             raise ProtocolFailure("stream opened, but no frame could be decoded")
         if outcome.step_ms >= _TIMEOUT_SHARE * self.open_timeout_ms:
             raise ProbeTimeout(f"stream did not open within {self.open_timeout_ms} ms")
-        target = _rtsp_target(url)
-        if target is None:
-            raise ProtocolFailure("stream could not be opened (no frame)")
-        try:
-            # The caller's deadline bounds this; the prober's own is only a backstop.
-            await self._prober.describe(target, self.open_timeout_ms / 1000)
-        except ProbeTimeout:
-            raise ProbeTimeout("stream did not open: DESCRIBE unanswered") from None
-        except ProtocolFailure as exc:
-            raise ProtocolFailure(f"stream did not open: {exc}", status=exc.status) from None
-        except ProbeError as exc:  # Unreachable, AuthFailed
-            raise type(exc)(f"stream did not open: {exc}") from None
-        raise ProtocolFailure("stream answers DESCRIBE, but OpenCV could not open it")
+        # The caller's deadline bounds this; the prober's own is only a backstop.
+        raise await why_not_opened(self._prober, url, self.open_timeout_ms / 1000)
 
 
-def _rtsp_target(url: str) -> RtspTarget | None:
+async def why_not_opened(prober: RtspProber, url: str, timeout_s: float) -> ProbeError:
+    """Why OpenCV could not open ``url``: one RTSP DESCRIBE tells unreachable, login refused
+    and the camera's own errors apart (``url`` may hold credentials; they are sent, never
+    shown).  Returns the domain error to raise."""
+    target = rtsp_target(url)
+    if target is None:
+        return ProtocolFailure("stream could not be opened")
+    try:
+        await prober.describe(target, timeout_s)
+    except ProbeTimeout:
+        return ProbeTimeout("stream did not open: DESCRIBE unanswered")
+    except ProtocolFailure as exc:
+        return ProtocolFailure(f"stream did not open: {exc}", status=exc.status)
+    except ProbeError as exc:  # Unreachable, AuthFailed
+        return type(exc)(f"stream did not open: {exc}")
+    return ProtocolFailure("stream answers DESCRIBE, but OpenCV could not open it")
+
+
+def rtsp_target(url: str) -> RtspTarget | None:
     """Host, port, path and credentials of an ``rtsp://`` URL, for the DESCRIBE diagnosis."""
     bare, user, password = split_rtsp_credentials(url)
     parts = url_host_port(bare)
