@@ -19,6 +19,7 @@ from adapters.onvif_soap import OnvifHeartbeat
 from adapters.rtsp import RtspProber
 from adapters.tcp import TcpConnector
 from bridge.bootstrap import build_store
+from bridge.check_stats import CheckStats
 from bridge.checker import Checker
 from bridge.model import CameraState
 from bridge.monitor import Monitor
@@ -102,7 +103,7 @@ async def first_state(args: argparse.Namespace, expected: dict[str, str]) -> Res
         async with build_store(settings) as store:
             gc.collect()
             rss_store = rss_kib()
-            monitor = TimedMonitor(store, probes.checker, settings)
+            monitor = TimedMonitor(store, probes.checker, settings, stats=CheckStats())
             firsts: list[float] = []
             all_first = asyncio.Event()
 
@@ -162,7 +163,7 @@ async def steady(args: argparse.Namespace, expected: dict[str, str]) -> Result:
         bench_probes(settings, args.onvif_keepalive_s) as probes,
         build_store(settings) as store,
     ):
-        monitor = TimedMonitor(store, probes.checker, settings)
+        monitor = TimedMonitor(store, probes.checker, settings, stats=CheckStats())
         await monitor.load()
         task = asyncio.create_task(monitor.run())
         await asyncio.sleep(interval)  # the first round, spread over one interval

@@ -1,11 +1,12 @@
 """The composition root: builds every part of the daemon, runs it, shuts it down in order.
 
 Start-up: store → broker (embedded when ``mqtt.url`` is empty) → bus view and publisher →
-monitor (scheduler, checks) → frame tier (pictures) → inventory watcher.  One TaskGroup,
-named tasks.  Shutdown (on SIGTERM/SIGINT, or a fatal error): running looks at pictures are
-abandoned, running checks finish up to a deadline, pending
-transitions and their bus messages are written, the outbox is flushed within its deadline,
-the bridge state ``offline`` is published, connections are closed.
+monitor (scheduler, checks) → frame tier (pictures) → work orders → web page and API
+(always, with or without work orders) → inventory watcher.  One TaskGroup, named tasks.
+Shutdown (on SIGTERM/SIGINT, or a fatal error): running looks at pictures are abandoned,
+running checks finish up to a deadline, pending transitions and their bus messages are
+written, the outbox is flushed within its deadline, the bridge state ``offline`` is
+published, connections are closed.
 """
 
 from __future__ import annotations
@@ -27,13 +28,16 @@ from bridge.bus.message import Message
 from bridge.bus.payloads import Request, parse_request, response_payload
 from bridge.bus.publisher import Publisher
 from bridge.bus.topics import GridPath, Topics
+from bridge.check_stats import CheckStats
 from bridge.evidence import EvidenceStore
 from bridge.fleet import Fleet
 from bridge.frame_sources import FrameSources
 from bridge.frames import FrameTier, LookError, LookOutcome
 from bridge.grid import GridIndex
+from bridge.live import LiveConfig, LiveHub
 from bridge.logs import redact
 from bridge.metrics import (
+    BusSource,
     Metrics,
     MetricSources,
     OrderCounts,
@@ -50,7 +54,12 @@ from bridge.snapshots import SnapshotStore
 from bridge.store import Store
 from bridge.store.webhooks import StoreWebhookQueue
 from bridge.tracker import Transition
-from bridge.web.server import WebError, WebServer
+from bridge.web import cameras_api, live_api, metrics_api, orders_api, reports_api
+from bridge.web.app_context import Readiness, WebContext
+from bridge.web.auth import Auth
+from bridge.web.cli_token import cli_token_file
+from bridge.web.directory import CameraDirectory
+from bridge.web.server import Feature, WebError, WebServer
 from bridge.webhook_sender import Clock, WebhookSender, WebhookTarget
 from bridge.workorder_desk import WorkOrderDesk
 from health.verdict import CameraHealth
@@ -83,6 +92,8 @@ class Daemon:
         self._webhook_clock = webhook_clock
         self._store: Store | None = None
         self._fleet = Fleet(Topics(settings.mqtt.root), snapshot_url_maker(settings))
+        self._directory = CameraDirectory(self._fleet)  # the web page's view of the fleet
+        self._check_stats = CheckStats()  # /metrics: checks by result, their durations
         self._monitor: Monitor | None = None
         self._frames: FrameTier | None = None
         self._snapshots: SnapshotStore | None = None
@@ -105,6 +116,7 @@ class Daemon:
                     store, probes.checker, self._settings, onboard=probes.onboard,
                     bus=self._bus_messages, on_written=self._notify,
                     picture_faults=self._picture_faults, on_checked=self._on_checked,
+                    stats=self._check_stats,
                 )  # fmt: skip
                 self._monitor = monitor
                 await self._load_inventory(first=True)
@@ -199,40 +211,110 @@ class Daemon:
         monitor.add_listener(self._on_transition)
         self._frames = frames
 
-    # --- work orders -----------------------------------------------------------------------
+    # --- the web page and API --------------------------------------------------------------
 
     @contextlib.asynccontextmanager
     async def _web(self) -> AsyncIterator[None]:
-        """The HTTP API while the daemon serves.  A port that cannot be bound is logged as an
-        error and the daemon goes on: checks, bus and orders matter more than the page."""
+        """The web page and API while the daemon serves (with or without work orders).  A
+        port that cannot be bound is logged as an error and the daemon goes on: checks, bus
+        and orders matter more than the page."""
         async with contextlib.AsyncExitStack() as stack:
-            desk = self._desk
-            if desk is not None:
-                try:
-                    server = WebServer(self._settings.http, desk, metrics=self._metrics(desk))
-                    await stack.enter_async_context(server)
-                except WebError as exc:
-                    log.error("HTTP API not available: %s (http.listen)", exc)
+            try:
+                # Logins, and the local token of the crew commands on this machine.
+                local = stack.enter_context(cli_token_file(self._settings.store.data_dir))
+                auth = Auth(cli_token_sha256=local)
+                hub = LiveHub(LiveConfig.from_settings(self._settings.http))
+                server = WebServer(
+                    self._web_context(hub), middlewares=[auth.middleware],
+                    features=[auth.feature, *self._web_features(hub)],
+                )  # fmt: skip
+                await stack.enter_async_context(server)
+                # Closed before the server stops: open MJPEG answers end at once instead
+                # of holding the server's shutdown for its whole timeout.
+                stack.push_async_callback(hub.aclose)
+            except WebError as exc:
+                log.error("web page and API not available: %s (http.listen)", exc)
             yield
 
-    def _metrics(self, desk: WorkOrderDesk) -> Metrics:
-        """/metrics: the desk's orders and alarm, the webhook sender's counts (once it
-        runs) and the webhook queue in the store, all read at scrape time."""
-        store, counts = self._store, self._order_counts
+    def _web_features(self, hub: LiveHub) -> list[Feature]:
+        """The parts of the web application, each adding its routes (bridge.web.server)."""
+        monitor = self._monitor
+        assert monitor is not None
+        live = live_api.TargetSources(monitor.target, self._fleet.paths_of)
+        return [
+            cameras_api.feature, orders_api.feature, metrics_api.feature,
+            reports_api.feature, lambda app: live_api.setup(app, hub, live),
+        ]  # fmt: skip
+
+    def _web_context(self, hub: LiveHub) -> WebContext:
+        store, monitor, publisher = self._store, self._monitor, self._publisher
         assert store is not None
-        assert counts is not None  # set with the desk
+        assert monitor is not None
+        assert publisher is not None
+        loop = asyncio.get_running_loop()
+
+        def check_age_s() -> float | None:
+            last = monitor.last_checked_at or monitor.started_at
+            return loop.time() - last if last is not None else None
+
+        return WebContext(
+            settings=self._settings,
+            store=store,
+            directory=self._directory,
+            desk=self._desk,
+            snapshots=self._snapshots,
+            recheck=self._recheck,
+            metrics=self._metrics(hub),
+            readiness=Readiness(
+                bus_connected=lambda: publisher.connected,
+                check_age_s=check_age_s,
+                monitored=lambda: len(monitor.targets()),
+            ),
+        )
+
+    def _recheck(self, camera_id: str) -> bool:
+        """A person asked (web page): a cheap check now, and a fresh picture when pictures
+        are looked at.  False when the camera is not checked (no address)."""
+        monitor, frames = self._monitor, self._frames
+        queued = monitor.scheduler.recheck(camera_id) if monitor is not None else False
+        if queued and frames is not None:
+            frames.soon(camera_id)
+        return queued
+
+    def _metrics(self, hub: LiveHub) -> Metrics:
+        """/metrics: cameras by state, the checks, the bus and its outbox, the frame tier's
+        looks; with work orders, the desk's orders and alarm, the webhook sender's counts
+        (once it runs) and the webhook queue; all read at scrape time."""
+        store, publisher = self._store, self._publisher
+        assert store is not None
+        assert publisher is not None
+        desk, counts = self._desk, self._order_counts
         hooks = self._settings.workorders.webhooks
         webhooks = WebhookSource(
             targets=tuple(h.name for h in hooks),
             status=lambda: self._sender.status() if self._sender is not None else None,
             backlog=store.webhook_backlog,
         )
+        orders = (
+            WorkOrderSource.of(desk, counts) if desk is not None and counts is not None else None
+        )
         return build_metrics(
             MetricSources(
-                workorders=WorkOrderSource.of(desk, counts),
-                webhooks=webhooks if hooks else None,
+                workorders=orders,
+                webhooks=webhooks if desk is not None and hooks else None,
+                cameras=self._fleet.state_counts,
+                checks=self._check_stats,
+                bus=BusSource(lambda: publisher.connected, store.outbox_backlog),
+                frames=self._frame_looks,
+                live=hub.stats,
             )
         )
+
+    def _frame_looks(self) -> tuple[int, int] | None:
+        frames = self._frames
+        return (frames.looks, frames.failures) if frames is not None else None
+
+    # --- work orders -----------------------------------------------------------------------
 
     async def _start_desk(self, store: Store, monitor: Monitor) -> None:
         frames = self._frames
@@ -379,10 +461,12 @@ class Daemon:
         cells = await store.load_grid()
         views = await store.list_cameras()
         monitor = self._monitor
+        index = GridIndex(cells)
         messages = self._fleet.load(
-            views, GridIndex(cells), datetime.now(UTC),
+            views, index, datetime.now(UTC),
             flapping=lambda c: monitor.state_of(c)[2] if monitor else False,
         )  # fmt: skip
+        self._directory.load(index, views)
         if messages:
             await store.enqueue(messages)
             self._notify()

@@ -5,6 +5,10 @@ transition; it answers with the messages to publish — a retained status under 
 camera's grid paths, the summaries whose counts changed, and empty retained payloads that
 clear topics a camera (or a summary) no longer has.  It also yields the whole retained
 view, re-published after every reconnect of the broker.
+
+The web page and API read it too, through read-only views (`Fleet.camera`, `Fleet.cameras`,
+`Fleet.summary`, `Fleet.state_counts`; `bridge.web.directory`): what the page shows is what
+the bus says.
 """
 
 from __future__ import annotations
@@ -16,8 +20,8 @@ from datetime import datetime
 from bridge.bus.message import Message
 from bridge.bus.payloads import CameraInfo, StatusFacts, camera_info, status_payload
 from bridge.bus.payloads import summary_payload as _summary_payload
-from bridge.bus.summaries import Counts, Summaries
-from bridge.bus.topics import GridPath, Topics, camera_paths
+from bridge.bus.summaries import STATES, Counts, Summaries
+from bridge.bus.topics import UNMAPPED, GridPath, Topics, camera_paths
 from bridge.grid import GridIndex
 from bridge.model import CameraState, CameraView
 from bridge.observation import Observation
@@ -28,13 +32,7 @@ SUMMARY_QOS = 1
 SNAPSHOT_QOS = 0  # a thumbnail is a glance: never queued, never retained (DESIGN §4)
 
 SnapshotUrl = Callable[[str], str | None]
-
-
-@dataclass(slots=True)
-class _Camera:
-    info: CameraInfo
-    paths: tuple[GridPath, ...]
-    facts: StatusFacts
+_UNMAPPED_ONLY = (UNMAPPED,)
 
 
 def _facts_of(view: CameraView, flapping: bool = False) -> StatusFacts:
@@ -47,13 +45,24 @@ def _facts_of(view: CameraView, flapping: bool = False) -> StatusFacts:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class FleetCamera:
+    """One camera as the fleet knows it: inventory facts, grid paths, current status facts.
+    Immutable: a change replaces the record, so one handed out (to the web page and API)
+    stays as it was when asked."""
+
+    info: CameraInfo
+    paths: tuple[GridPath, ...]
+    facts: StatusFacts
+
+
 class Fleet:
     """Cameras, their grid paths and last status, and the per-area summaries."""
 
     def __init__(self, topics: Topics, snapshot_url: SnapshotUrl | None = None) -> None:
         self._topics = topics
         self._snapshot_url = snapshot_url or (lambda _: None)
-        self._cameras: dict[str, _Camera] = {}
+        self._cameras: dict[str, FleetCamera] = {}
         self._summaries = Summaries()
         self._loaded = False
 
@@ -63,6 +72,31 @@ class Fleet:
     def paths_of(self, camera_id: str) -> tuple[GridPath, ...]:
         cam = self._cameras.get(camera_id)
         return cam.paths if cam else ()
+
+    # --- read-only views (web page, API, /metrics) ----------------------------------------
+
+    def camera(self, camera_id: str) -> FleetCamera | None:
+        """The camera as known now, ``None`` when the inventory does not have it."""
+        return self._cameras.get(camera_id)
+
+    def cameras(self) -> Iterator[FleetCamera]:
+        """Every camera as known now, in inventory order.  Do not keep the iterator across
+        an await: a reload may change the fleet meanwhile."""
+        return iter(self._cameras.values())
+
+    def summary(self, key: GridPath) -> Counts | None:
+        """The counts of one cell (a summary key: ``t/v/g``, ``t/v/_`` or ``t/_/_``),
+        ``None`` when no camera reaches it."""
+        return self._summaries.get(key)
+
+    def state_counts(self, *, unmapped_only: bool = False) -> Counts:
+        """Cameras per state over the whole fleet, unmapped ones included, or of the
+        unmapped ones only (O(cameras))."""
+        counts = dict.fromkeys(STATES, 0)
+        for cam in self._cameras.values():
+            if not unmapped_only or cam.paths == _UNMAPPED_ONLY:
+                counts[cam.facts.state] += 1
+        return Counts(**counts)
 
     def load(
         self,
@@ -88,7 +122,7 @@ class Fleet:
             info = camera_info(view)
             old = self._cameras.get(view.id)
             facts = old.facts if old else _facts_of(view, flapping(view.id))
-            self._cameras[view.id] = _Camera(info, paths, facts)
+            self._cameras[view.id] = FleetCamera(info, paths, facts)
             if old is None or old.paths != paths or old.info != info:
                 if old is not None:
                     out.extend(self._clear(view.id, set(old.paths) - set(paths)))
@@ -123,7 +157,7 @@ class Fleet:
                 onvif_ms=obs.onvif_time.latency_ms if obs.onvif_time else None,
                 clock_offset_s=obs.clock_offset_s,
             )
-        cam.facts = facts
+        self._cameras[t.camera_id] = FleetCamera(cam.info, cam.paths, facts)
         out = self._status(t.camera_id)
         if old_state != facts.state:
             changed = self._summaries.update(t.camera_id, old_state, facts.state)
@@ -136,7 +170,8 @@ class Fleet:
         cam = self._cameras.get(camera_id)
         if cam is None or cam.facts.thumbnail_sha256 == thumbnail_sha256:
             return []
-        cam.facts = replace(cam.facts, thumbnail_sha256=thumbnail_sha256)
+        facts = replace(cam.facts, thumbnail_sha256=thumbnail_sha256)
+        self._cameras[camera_id] = FleetCamera(cam.info, cam.paths, facts)
         return self._status(camera_id)
 
     def snapshots(self, camera_id: str, thumbnail: bytes) -> list[Message]:

@@ -1,9 +1,13 @@
 """The daemon's Prometheus metrics, served at ``GET /metrics`` (docs/metrics.md).
 
-Nothing is instrumented on the hot path: each metric is read, at scrape time, from where the
-daemon keeps the value anyway — the order book, the webhook sender's per-target counts, the
-store's webhook queue — by custom collectors that yield metric families.  Counters are counts
-kept since the process started (`OrderCounts`, `TargetStatus`), so they only grow.
+Almost nothing is instrumented on the hot path: each metric is read, at scrape time, from
+where the daemon keeps the value anyway — the fleet's camera states, the order book, the
+webhook sender's per-target counts, the frame tier's look counts, the publisher's connection,
+the store's outbox and webhook queue — by custom collectors that yield metric families.  The
+one exception is the cheap check itself: the monitor counts each check's duration and
+outcome in a `bridge.check_stats.CheckStats` (a histogram observation and a few integer
+increments).  Counters are counts kept since the process started (`OrderCounts`,
+`TargetStatus`, `CheckStats`), so they only grow.
 
 One registry per `Metrics`, never prometheus_client's global one: two daemons (or tests) in
 one process must not share or clash.  Collectors are synchronous, so what must be awaited (a
@@ -35,6 +39,9 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
+from bridge.bus.summaries import STATES, Counts
+from bridge.check_stats import LAYERS, CheckStats
+from bridge.live import LiveStats
 from bridge.store import StoreError
 from bridge.webhook_sender import TargetStatus
 from bridge.workorder_desk import WorkOrderDesk
@@ -44,6 +51,8 @@ from bridge.workorders.views import is_overdue
 
 __all__ = [
     "STORE_READ_TIMEOUT_S",
+    "BusSource",
+    "FrameLooks",
     "MetricSources",
     "Metrics",
     "OrderCounts",
@@ -119,12 +128,32 @@ class WebhookSource:
 
 
 @dataclass(frozen=True, slots=True)
+class BusSource:
+    """The MQTT publisher's connection, and the store's outbox: (unsent messages, when the
+    oldest was queued)."""
+
+    connected: Callable[[], bool]
+    backlog: Callable[[], Awaitable[tuple[int, datetime | None]]]
+    now: Callable[[], datetime] = _utcnow
+
+
+FrameLooks = Callable[[], tuple[int, int] | None]
+"""The frame tier's looks since start: (with a picture, without one); None while it does not
+run."""
+
+
+@dataclass(frozen=True, slots=True)
 class MetricSources:
     """Every source /metrics reads; a source left None has no families.  The process's own
     (``process_*``: CPU, memory, open files; ``python_info``) are always there."""
 
     workorders: WorkOrderSource | None = None
     webhooks: WebhookSource | None = None
+    cameras: Callable[[], Counts] | None = None
+    checks: CheckStats | None = None
+    bus: BusSource | None = None
+    frames: FrameLooks | None = None
+    live: Callable[[], LiveStats] | None = None
 
 
 # --- collectors ----------------------------------------------------------------------------
@@ -269,6 +298,147 @@ def _status_families(status: Mapping[str, TargetStatus]) -> Iterator[Metric]:
     yield from (delivered, given_up, failed, down, misconfigured)
 
 
+class _CameraCollector(Collector):
+    def __init__(self, counts: Callable[[], Counts]) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterator[Metric]:
+        counts = self._counts()
+        cameras = GaugeMetricFamily(
+            "gridbridge_cameras",
+            "Cameras in the inventory by current state (online, degraded, offline, unknown).",
+            labels=["state"],
+        )
+        for state in STATES:
+            cameras.add_metric([state], counts[state])
+        yield cameras
+
+
+# The adapters' error codes (bridge.observation.LayerResult.error): always reported, 0 too.
+LAYER_RESULTS = ("ok", "unreachable", "timeout", "auth_failed", "protocol")
+
+
+class _CheckCollector(Collector):
+    """The monitor's `CheckStats`: checks by result, layer outcomes, the duration histogram."""
+
+    def __init__(self, stats: CheckStats) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._stats
+        checks = CounterMetricFamily(
+            "gridbridge_checks",
+            "Cheap checks since start: ok when every layer that ran answered, else failed.",
+            labels=["result"],
+        )
+        for result in ("ok", "failed"):
+            checks.add_metric([result], stats.checks[result])
+        yield checks
+        layers = CounterMetricFamily(
+            "gridbridge_check_layers",
+            "Check layers run since start, by layer and result (ok or the error code).",
+            labels=["layer", "result"],
+        )
+        seen = dict(stats.layers)
+        for layer, result in product(LAYERS, LAYER_RESULTS):
+            layers.add_metric([layer, result], seen.pop((layer, result), 0))
+        for (layer, result), count in sorted(seen.items()):  # a code not listed above
+            layers.add_metric([layer, result], count)
+        yield layers
+        yield from stats.duration.collect()
+
+
+class _BusCollector(Collector):
+    """The publisher's connection at collect time; the outbox as the latest ``refresh``
+    read it."""
+
+    def __init__(self, source: BusSource) -> None:
+        self._source = source
+        self._backlog: tuple[int, datetime | None] | None = None
+
+    async def refresh(self, timeout_s: float) -> None:
+        self._backlog = None
+        try:
+            async with asyncio.timeout(timeout_s):
+                self._backlog = await self._source.backlog()
+        except TimeoutError:
+            log.debug("/metrics: bus outbox not read within %g s; left out", timeout_s)
+        except StoreError as exc:
+            log.debug("/metrics: bus outbox not read (%s); left out", exc)
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "gridbridge_bus_connected",
+            "1 while the publisher is connected to the MQTT broker, else 0.",
+            value=1 if self._source.connected() else 0,
+        )
+        if self._backlog is None:
+            return
+        pending, oldest = self._backlog
+        yield GaugeMetricFamily(
+            "gridbridge_bus_outbox_pending",
+            "Bus messages written to the outbox and not yet published (the broker away, or "
+            "a burst being sent).",
+            value=pending,
+        )
+        age = (self._source.now() - oldest).total_seconds() if oldest is not None else 0.0
+        yield GaugeMetricFamily(
+            "gridbridge_bus_outbox_oldest_seconds",
+            "Age of the oldest unpublished outbox message, seconds (0 when none waits).",
+            value=max(age, 0.0),
+        )
+
+
+class _FrameCollector(Collector):
+    def __init__(self, looks: FrameLooks) -> None:
+        self._looks = looks
+
+    def collect(self) -> Iterator[Metric]:
+        looks = self._looks()
+        if looks is None:
+            return
+        family = CounterMetricFamily(
+            "gridbridge_frame_looks",
+            "Looks at camera pictures since start: picture (one was had and diagnosed) or "
+            "no_picture (none could be had).",
+            labels=["result"],
+        )
+        family.add_metric(["picture"], looks[0])
+        family.add_metric(["no_picture"], looks[1])
+        yield family
+
+
+class _LiveCollector(Collector):
+    def __init__(self, stats: Callable[[], LiveStats]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        s = self._stats()
+        yield GaugeMetricFamily(
+            "gridbridge_live_streams", "Live views decoding now (one per camera).", s.streams
+        )
+        yield GaugeMetricFamily(
+            "gridbridge_live_viewers", "People watching a live view now.", s.viewers
+        )
+        yield CounterMetricFamily(
+            "gridbridge_live_frames_sent", "Live-view pictures sent to viewers.", s.frames_sent
+        )
+        refused = CounterMetricFamily(
+            "gridbridge_live_refusals",
+            "Live views refused at a cap: streams (http.live_max_streams) or viewers.",
+            labels=["cap"],
+        )
+        for cap, count in sorted(s.refusals.items()):
+            refused.add_metric([cap], count)
+        yield refused
+        failed = CounterMetricFamily(
+            "gridbridge_live_failures", "Live streams that failed, by cause.", labels=["cause"]
+        )
+        for cause, count in sorted(s.failures.items()):
+            failed.add_metric([cause], count)
+        yield failed
+
+
 # --- the registry --------------------------------------------------------------------------
 
 
@@ -309,4 +479,16 @@ def build_metrics(
         webhooks = _WebhookCollector(sources.webhooks)
         registry.register(webhooks)
         refreshing.append(webhooks)
+    if sources.cameras is not None:
+        registry.register(_CameraCollector(sources.cameras))
+    if sources.checks is not None:
+        registry.register(_CheckCollector(sources.checks))
+    if sources.bus is not None:
+        bus = _BusCollector(sources.bus)
+        registry.register(bus)
+        refreshing.append(bus)
+    if sources.frames is not None:
+        registry.register(_FrameCollector(sources.frames))
+    if sources.live is not None:
+        registry.register(_LiveCollector(sources.live))
     return Metrics(registry, refreshing, store_timeout_s=store_timeout_s)

@@ -20,6 +20,7 @@ from types import MappingProxyType
 from adapters.errors import ProbeError
 from bridge.backoff import BackoffRules, next_delay_s, phase_s
 from bridge.bus.message import Message
+from bridge.check_stats import CheckStats
 from bridge.checker import Checker, CheckTarget
 from bridge.model import CameraRecord, CameraState
 from bridge.observation import DeviceInfo, LayerResult, Observation, OnboardResult
@@ -89,6 +90,7 @@ class Monitor:
         on_written: Callable[[], None] = lambda: None,
         picture_faults: Callable[[str], tuple[str, ...]] = lambda _: (),
         on_checked: Callable[[str, CameraState, datetime], None] | None = None,
+        stats: CheckStats | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         rand: Callable[[], float] = random.random,
     ) -> None:
@@ -102,6 +104,7 @@ class Monitor:
         self._on_written = on_written
         self._picture_faults = picture_faults
         self._on_checked = on_checked
+        self._stats = stats
         self._messages: list[Message] = []
         self._onboard_failed: dict[str, float] = {}
         self._reonboarded: set[str] = set()
@@ -140,6 +143,9 @@ class Monitor:
         self._flush_now = asyncio.Event()
         self.checks = 0
         self.first_states = 0
+        # Loop times (readiness): when `run` started, when the last check completed.
+        self.started_at: float | None = None
+        self.last_checked_at: float | None = None
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -230,6 +236,7 @@ class Monitor:
 
     async def run(self) -> None:
         """Check cameras until cancelled; on the way out, write what is pending."""
+        self.started_at = asyncio.get_running_loop().time()
         try:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self.scheduler.run(), name="scheduler")
@@ -243,7 +250,8 @@ class Monitor:
         target = self._targets.get(camera_id)
         if target is None:
             return self._settings.probe.interval_s
-        loop_now = asyncio.get_running_loop().time()
+        loop = asyncio.get_running_loop()
+        loop_now = loop.time()
         device_due = (
             target.expected_serial is not None
             and loop_now - self._device_checked.get(camera_id, -1e18)
@@ -258,6 +266,9 @@ class Monitor:
             or loop_now - onvif_seen[0] >= self._settings.probe.onvif_interval_s
         )
         obs = await self._checker.check(target, with_onvif=onvif_due, with_device=device_due)
+        self.last_checked_at = done = loop.time()
+        if self._stats is not None:
+            self._stats.observe(obs, done - loop_now)
         if device_due and obs.onvif_time is not None and obs.onvif_time.ok:
             self._device_checked[camera_id] = loop_now
         obs = self._with_last_onvif(camera_id, obs, loop_now)

@@ -463,11 +463,52 @@ class HttpSettings(_Section):
         description="How workstations reach the web page, e.g. http://10.1.2.3:8080 (for the "
         "snapshot_url of status messages and work-order webhooks). Empty: http://<listen>.",
     )
-    username: str = Field("", max_length=128, description="Web login; empty: no login.")
-    password: Secret | None = Field(
-        None, description="Web password. Env: GRIDBRIDGE_HTTP_PASSWORD."
+    session_hours: float = Field(
+        12.0,
+        ge=0.1,
+        le=24 * 31,
+        description="A web login lasts this long after the last request (sliding); users are "
+        "managed with gridbridge users (docs/auth.md).",
     )
-    password_file: Path | None = Field(None, description="File holding the web password.")
+    live_max_streams: int = Field(
+        4,
+        ge=1,
+        le=64,
+        description="Cameras whose live view (实时画面) may run at once: each decodes the "
+        "camera's stream on this machine (a 1080p 25 fps H.264 stream takes about an eighth "
+        "of a core; docs/live.md). More viewers of the same camera cost no more decoding.",
+    )
+    live_fps: int = Field(
+        5, ge=1, le=5, description="Live view pictures per second (the rest are dropped)."
+    )
+    live_width: int = Field(
+        640,
+        ge=160,
+        le=640,
+        description="Live view pictures are scaled down to at most this many pixels wide "
+        "(and high, for an upright stream).",
+    )
+    live_max_s: int = Field(
+        600,
+        ge=30,
+        le=86_400,
+        description="One live view ends after this many seconds (the page offers to go on), "
+        "so a page left open does not hold one of the live_max_streams for good.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_basic_login(cls, data: Any) -> Any:
+        # The single HTTP Basic login of earlier versions: say where it went, not just
+        # "unknown key", so an upgraded daemon's config error tells the way.
+        if isinstance(data, dict):
+            for key in ("username", "password", "password_file"):
+                if key in data:
+                    raise ValueError(
+                        f"{key}: the single web login is gone; add users to the store with "
+                        "gridbridge users add NAME --role admin (docs/auth.md)"
+                    )
+        return data
 
     @property
     def base_url(self) -> str:
@@ -530,7 +571,6 @@ SECRETS: tuple[tuple[str, str, str, str], ...] = (
     ("store", "secret_key", "GRIDBRIDGE_SECRET_KEY", "secret_key_file"),
     ("cameras", "default_password", "GRIDBRIDGE_CAMERA_PASSWORD", "default_password_file"),
     ("mqtt", "password", "GRIDBRIDGE_MQTT_PASSWORD", "password_file"),
-    ("http", "password", "GRIDBRIDGE_HTTP_PASSWORD", "password_file"),
 )
 
 

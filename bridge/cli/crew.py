@@ -1,6 +1,11 @@
 """``gridbridge workorders accept|on-site|repaired|close ORDER_ID --actor NAME [--note TEXT]``:
 a crew's step, taken by the running daemon through its HTTP API (the daemon is the one
-keeper of the order book; these commands never write the database themselves)."""
+keeper of the order book; these commands never write the database themselves).
+
+The API wants a token (docs/auth.md): ``--token``, else ``GRIDBRIDGE_API_TOKEN``, else the
+daemon's local token ``<data_dir>/cli.token`` (`bridge.web.cli_token`), which the daemon
+writes at start for commands on its own machine run as its own user.  The step's actor is
+what ``--actor`` says, whichever token is used."""
 
 from __future__ import annotations
 
@@ -8,12 +13,14 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 from typing import Any
 
 import aiohttp
 
 from bridge.cli.commands import UserError
 from bridge.settings import Settings
+from bridge.web.cli_token import cli_token_path, read_cli_token
 from bridge.workorders.model import Step
 
 STEP_OF = {
@@ -23,6 +30,7 @@ STEP_OF = {
     "close": Step.CLOSED,
 }
 REQUEST_TIMEOUT_S = 15.0  # the daemon records the step before it answers
+TOKEN_ENV = "GRIDBRIDGE_API_TOKEN"  # noqa: S105 - the variable's name
 
 
 def api_base(settings: Settings) -> str:
@@ -42,11 +50,8 @@ async def crew_step(args: argparse.Namespace, settings: Settings) -> int:
     base = api_base(settings)
     url = f"{base}/api/workorders/{args.order_id}/steps"
     body = {"step": step.value, "actor": args.actor, "note": args.note or ""}
-    headers = {}
-    if settings.http.username and settings.http.password is not None:
-        headers["Authorization"] = aiohttp.encode_basic_auth(
-            settings.http.username, settings.http.password.get_secret_value()
-        )
+    token, source = api_token(args, settings)
+    headers = {"Authorization": f"Bearer {token}"}
     try:
         async with (
             asyncio.timeout(REQUEST_TIMEOUT_S),
@@ -68,6 +73,16 @@ async def crew_step(args: argparse.Namespace, settings: Settings) -> int:
     answer: Any = None
     with contextlib.suppress(json.JSONDecodeError):
         answer = json.loads(text)
+    if status == 401:
+        raise UserError(
+            f"the daemon at {base} refused the token ({source}): "
+            + (
+                "was the daemon restarted by another user, or is this another daemon's data_dir?"
+                if source == "cli.token"
+                else "revoked, or its user disabled? (gridbridge users list)"
+            ),
+            1 if source == "cli.token" else 2,
+        )
     if status != 200 or not isinstance(answer, dict):
         message = answer.get("error") if isinstance(answer, dict) else None
         raise UserError(
@@ -77,3 +92,29 @@ async def crew_step(args: argparse.Namespace, settings: Settings) -> int:
         f"工单 {answer['id']}: {step.label_zh} ({step.value}) — {args.actor}; now {answer['state']}"
     )
     return 0
+
+
+def api_token(args: argparse.Namespace, settings: Settings) -> tuple[str, str]:
+    """The token for the API and where it came from: ``--token``, ``GRIDBRIDGE_API_TOKEN``,
+    or the daemon's ``cli.token`` (a `UserError` saying what to do when it is missing)."""
+    given = getattr(args, "token", None)
+    if given:
+        return given.strip(), "--token"
+    if os.environ.get(TOKEN_ENV, "").strip():
+        return os.environ[TOKEN_ENV].strip(), TOKEN_ENV
+    path = cli_token_path(settings.store.data_dir)
+    try:
+        token = read_cli_token(settings.store.data_dir)
+    except FileNotFoundError:
+        raise UserError(
+            f"{path} is missing: is the daemon running? Run this command on the daemon's "
+            f"machine as its user, or give --token / {TOKEN_ENV} (docs/auth.md)",
+            1,
+        ) from None
+    except OSError as exc:
+        raise UserError(
+            f"cannot read {path} ({exc.strerror}): run this command as the daemon's user, "
+            f"or give --token / {TOKEN_ENV} (docs/auth.md)",
+            1,
+        ) from None
+    return token, "cli.token"

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge import __version__
-from bridge.cli import accounts, check, commands, crew, diagnose, workorders
+from bridge.cli import accounts, check, commands, crew, diagnose, report, users, workorders
 from bridge.cli.output import FORMATS
 from bridge.logs import setup_logging
 from bridge.settings import DEFAULT_CONFIG_PATH, ConfigError, Settings, load_settings
@@ -161,7 +161,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("order_id", help="the order's ID (WO-…)")
         p.add_argument("--actor", required=True, help="who (the crew member's name)")
         p.add_argument("--note", help="what was done or found")
+        p.add_argument(
+            "--token",
+            help=f"API token (default: ${crew.TOKEN_ENV}, else the daemon's data_dir/cli.token)",
+        )
         p.set_defaults(handler=crew.crew_step)
+
+    report.register(sub, common)
 
     p = sub.add_parser(
         "simulate", parents=[common], help="serve simulated cameras of an inventory (127.x.y.z)"
@@ -211,6 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--format", choices=["table", "json"], default="table", help="output format")
     p.set_defaults(handler=accounts.broker_accounts)
+
+    users.add_parsers(sub, common, fmt)
     return parser
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from bridge.app import Daemon, install_signal_handlers
 from bridge.bootstrap import build_store
 from bridge.bus.topics import Topics, path_of
+from bridge.demo.login import ADMIN, demo_admin
 from bridge.grid import GridIndex
 from bridge.importer import import_inventory, load_grid
 from bridge.settings import (
@@ -134,6 +135,7 @@ async def run_demo(cameras: int | None, keep: Path | None = None) -> int:
         report = await import_inventory(store, settings, inventory)
         index = GridIndex(await store.load_grid())
         views = await store.list_cameras()
+        password = await demo_admin(store, workdir)  # kept across --keep runs
     sim_cameras = load_inventory(inventory)
     rnd = random.Random(7)  # noqa: S311 (which cameras get faults: no secret)
     faulty = rnd.sample(sim_cameras, max(1, int(len(sim_cameras) * FAULT_SHARE)))
@@ -165,7 +167,7 @@ async def run_demo(cameras: int | None, keep: Path | None = None) -> int:
             return 1
         _banner(
             settings, daemon.broker_url or "", workdir, report.imported, len(faults),
-            request_topic,
+            request_topic, password=password,
         )  # fmt: skip
         await task
     finally:
@@ -174,7 +176,14 @@ async def run_demo(cameras: int | None, keep: Path | None = None) -> int:
 
 
 def _banner(
-    settings: Settings, url: str, workdir: Path, cameras: int, faults: int, request_topic: str
+    settings: Settings,
+    url: str,
+    workdir: Path,
+    cameras: int,
+    faults: int,
+    request_topic: str,
+    *,
+    password: str,
 ) -> None:
     host_port = url.split("://", 1)[-1]
     host, _, port = host_port.rpartition(":")
@@ -183,6 +192,7 @@ def _banner(
         f"""
 gridbridge demo is running — Ctrl-C ends it.
 
+  web page    http://{settings.http.listen}/   登录: {ADMIN} / {password}
   cameras     {cameras} simulated cameras of the sample district (127.20.x.y), {faults} with faults
   checks      every {settings.probe.interval_s:.0f} s per camera (RTSP DESCRIBE + ONVIF)
   pictures    every {settings.frames.interval_s:.0f} s per camera (snapshot + diagnosis), kept in

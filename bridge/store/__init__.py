@@ -14,12 +14,14 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bridge.bus.message import Message
 from bridge.model import CameraLink, CameraRecord, CameraState, CameraView, GridCell
 from bridge.model import Mapping as CameraMapping
 from bridge.observation import OnboardResult
+from bridge.reports.online_rate import CameraHistory
 from bridge.secretbox import SecretBox
 from bridge.store import (
     cameras,
@@ -32,6 +34,8 @@ from bridge.store import (
     states,
     workorders,
 )
+from bridge.store import reports as reports_store
+from bridge.store import users as users_store
 from bridge.store import webhooks as webhooks_store
 from bridge.store.cameras import ImportCounts
 from bridge.store.common import utcnow
@@ -47,7 +51,10 @@ from bridge.store.engine import (
     sqlite_url,
 )
 from bridge.store.frames import FrameRecord
+from bridge.store.reports import ReportInventory
+from bridge.store.users import UnknownUserError, UserExistsError
 from bridge.store.workorders import StoredEvent
+from bridge.users.model import TokenUse, User, WebSession
 from bridge.workorders.model import Episode, Order, OrderEvent
 
 __all__ = [
@@ -55,6 +62,8 @@ __all__ = [
     "Store",
     "StoreError",
     "UnknownCameraError",
+    "UnknownUserError",
+    "UserExistsError",
     "mask_url",
     "sqlite_url",
 ]
@@ -133,6 +142,12 @@ class Store:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+    async def ping(self) -> None:
+        """One ``SELECT 1`` (readiness): returns when the database answers, raises
+        `StoreError` when it does not (the caller sets the deadline)."""
+        async with self._transaction("database not reachable") as conn:
+            await conn.execute(text("SELECT 1"))
 
     @asynccontextmanager
     async def _transaction(
@@ -458,6 +473,12 @@ class Store:
         async with self._transaction("bus outbox not read") as conn:
             return await outbox.pending(conn, limit, after)
 
+    async def outbox_backlog(self) -> tuple[int, datetime | None]:
+        """Unsent outbox messages and when the oldest was queued (``None``: none), for
+        /metrics."""
+        async with self._transaction("bus outbox not read") as conn:
+            return await outbox.backlog(conn)
+
     async def mark_sent(self, ids: Sequence[int], at: datetime) -> int:
         """Mark outbox rows ``ids`` sent at ``at`` (timezone-aware); returns how many
         changed (rows already sent are left as they are)."""
@@ -515,3 +536,104 @@ class Store:
         /metrics; targets with nothing pending are absent."""
         async with self._transaction("webhook queue not read") as conn:
             return await webhooks_store.backlog(conn)
+
+    # --- users, API tokens, web sessions (bridge.store.users; docs/auth.md) -----------------
+
+    async def add_user(self, user: User, password_hash: str) -> None:
+        """Add a user with a password hash; `UserExistsError` when the name is taken."""
+        async with self._transaction("user not added", write=True) as conn:
+            await users_store.add_user(conn, user, password_hash, self._now())
+
+    async def get_user(self, name: str) -> User | None:
+        async with self._transaction("user not read") as conn:
+            return await users_store.get_user(conn, name)
+
+    async def login_record(self, name: str) -> tuple[User, str] | None:
+        """The user and its password hash (for a login); None for an unknown name."""
+        async with self._transaction("user not read") as conn:
+            return await users_store.login_record(conn, name)
+
+    async def list_users(self) -> list[tuple[User, int]]:
+        """Every user by name, with its number of API tokens."""
+        async with self._transaction("users not listed") as conn:
+            return await users_store.list_users(conn)
+
+    async def remove_user(self, name: str) -> bool:
+        """Delete a user, its tokens and sessions; False when there was none."""
+        async with self._transaction("user not removed", write=True) as conn:
+            return await users_store.remove_user(conn, name)
+
+    async def set_password(self, name: str, password_hash: str, *, end_sessions: bool) -> bool:
+        """A new password hash (with ``end_sessions``, the user's browsers must sign in
+        again); False for an unknown user."""
+        async with self._transaction("password not changed", write=True) as conn:
+            return await users_store.set_password(
+                conn, name, password_hash, self._now(), end_sessions=end_sessions
+            )
+
+    async def set_user_disabled(self, name: str, disabled: bool) -> bool:
+        """Disable (ends its sessions; its tokens let nobody in) or enable a user; False for
+        an unknown user."""
+        async with self._transaction("user not changed", write=True) as conn:
+            return await users_store.set_disabled(conn, name, disabled, self._now())
+
+    async def add_token(self, name: str, token_sha256: str, label: str = "") -> int:
+        """Record an API token of ``name`` by its SHA-256; `UnknownUserError` when unknown."""
+        async with self._transaction("token not added", write=True) as conn:
+            return await users_store.add_token(conn, name, token_sha256, label, self._now())
+
+    async def revoke_tokens(self, name: str) -> int:
+        """Delete every API token of ``name``; returns how many."""
+        async with self._transaction("tokens not revoked", write=True) as conn:
+            return await users_store.revoke_tokens(conn, name)
+
+    async def token_user(self, token_sha256: str) -> TokenUse | None:
+        async with self._transaction("token not read") as conn:
+            return await users_store.token_user(conn, token_sha256)
+
+    async def touch_token(self, token_id: int, at: datetime) -> None:
+        async with self._transaction("token use not recorded", write=True) as conn:
+            await users_store.touch_token(conn, token_id, at)
+
+    async def create_session(
+        self, id_sha256: str, name: str, csrf_token: str, at: datetime, expires_at: datetime
+    ) -> None:
+        """Record a new web session begun ``at`` (sessions expired by then are dropped on
+        the way); `UnknownUserError` for an unknown user."""
+        async with self._transaction("session not created", write=True) as conn:
+            await users_store.create_session(conn, id_sha256, name, csrf_token, at, expires_at)
+
+    async def session_of(self, id_sha256: str, now: datetime) -> WebSession | None:
+        """The live session with this SHA-256 and its user; None when unknown or expired."""
+        async with self._transaction("session not read") as conn:
+            return await users_store.session_of(conn, id_sha256, now)
+
+    async def extend_session(self, id_sha256: str, expires_at: datetime) -> bool:
+        async with self._transaction("session not extended", write=True) as conn:
+            return await users_store.extend_session(conn, id_sha256, expires_at)
+
+    async def end_session(self, id_sha256: str) -> bool:
+        async with self._transaction("session not ended", write=True) as conn:
+            return await users_store.end_session(conn, id_sha256)
+
+    # --- reports (bridge.store.reports; docs/reports.md) ---------------------------------
+
+    async def report_data(
+        self,
+        start: datetime,
+        end: datetime,
+        begin: Callable[[ReportInventory], Callable[[CameraHistory], None]],
+    ) -> tuple[ReportInventory, int]:
+        """What the 在线率/完好率 report reads, in one transaction (so all of it agrees):
+        the inventory (grid cells; every camera with its links and when it entered the
+        inventory) is given to ``begin``, which returns the consumer of the histories; then
+        each camera's last logged state before ``start`` and its transitions in [``start``,
+        ``end``) are handed to that consumer one camera at a time as the rows stream in
+        (cameras with neither are not).  Returns the inventory and how many transitions
+        were read.  Both callbacks run on the event loop (the consumer between fetches of
+        `bridge.store.reports.PARTITION_ROWS` rows): they should be quick."""
+        async with self._transaction("report data not read") as conn:
+            inv = await reports_store.inventory(conn)
+            consume = begin(inv)
+            read = await reports_store.histories(conn, inv.added_at, start, end, consume)
+            return inv, read

@@ -13,13 +13,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bridge.bus.message import Message
 from bridge.store.tables import outbox_t
 
-__all__ = ["RUNS_PER_STATEMENT", "enqueue", "id_runs", "mark_sent", "pending", "prune_sent"]
+__all__ = [
+    "RUNS_PER_STATEMENT",
+    "backlog",
+    "enqueue",
+    "id_runs",
+    "mark_sent",
+    "pending",
+    "prune_sent",
+]
 
 # Ranges OR-ed into one UPDATE: few enough for any backend's parameter limit (2 per range).
 RUNS_PER_STATEMENT = 200
@@ -63,6 +71,18 @@ async def pending(
         (row_id, Message(topic, bytes(payload), qos, bool(retain)))
         for row_id, topic, payload, qos, retain in rows
     ]
+
+
+async def backlog(conn: AsyncConnection) -> tuple[int, datetime | None]:
+    """How many messages are not sent yet, and when the oldest of them was queued."""
+    t = outbox_t
+    row = (
+        await conn.execute(
+            select(func.count(), func.min(t.c.created_at)).where(t.c.sent_at.is_(None))
+        )
+    ).one()
+    count, oldest = row
+    return int(count), oldest
 
 
 def id_runs(ids: Sequence[int]) -> list[tuple[int, int]]:

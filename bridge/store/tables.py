@@ -316,6 +316,57 @@ class WebhookOutboxRow(Base):
     error: Mapped[str] = mapped_column(String(WEBHOOK_ERROR_LENGTH))
 
 
+USER_NAME_LENGTH = 64  # `bridge.users.model.MAX_NAME_LENGTH`
+PASSWORD_HASH_LENGTH = 255  # "scrypt$N$r$p$salt$hash": ~90 characters today
+TOKEN_LABEL_LENGTH = 100
+
+
+class UserRow(Base):
+    """A user of the web page and API (`bridge.users.model.User`).  ``password_hash`` is
+    scrypt's (`bridge.users.passwords`), never the password."""
+
+    __tablename__ = "users"
+
+    name: Mapped[str] = mapped_column(String(USER_NAME_LENGTH), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    scope: Mapped[str | None] = mapped_column(String(ID_LENGTH))  # a grid map code
+    password_hash: Mapped[str] = mapped_column(String(PASSWORD_HASH_LENGTH))
+    disabled: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ApiTokenRow(Base):
+    """An API token of a user (``Authorization: Bearer gbt_…``), kept as its SHA-256 only;
+    gone with its user."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    user_name: Mapped[str] = mapped_column(
+        String(USER_NAME_LENGTH), ForeignKey("users.name", ondelete="CASCADE"), index=True
+    )
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(TOKEN_LABEL_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebSessionRow(Base):
+    """A signed-in browser: the ``gb_session`` cookie's SHA-256, its CSRF token and when it
+    ends (moved on while in use).  Gone with its user; expired rows are pruned."""
+
+    __tablename__ = "web_sessions"
+
+    id_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_name: Mapped[str] = mapped_column(
+        String(USER_NAME_LENGTH), ForeignKey("users.name", ondelete="CASCADE"), index=True
+    )
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 def _table(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 
@@ -333,3 +384,6 @@ work_order_events_t = _table(WorkOrderEventRow)
 work_order_episodes_t = _table(WorkOrderEpisodeRow)
 outbox_t = _table(OutboxRow)
 webhook_outbox_t = _table(WebhookOutboxRow)
+users_t = _table(UserRow)
+api_tokens_t = _table(ApiTokenRow)
+web_sessions_t = _table(WebSessionRow)

@@ -1,1 +1,3 @@
-"""The daemon's HTTP side: the API for operators' and crews' pages (issue 7 adds the pages)."""
+"""The daemon's web side: the page for operators and crews, the JSON API, health and metrics
+(`server` puts the application together from a `app_context.WebContext` and features;
+docs/api.md)."""

@@ -21,9 +21,8 @@ from bridge.web.principal import Principal
 
 __all__ = ["PRINCIPAL_KEY", "deny", "hidden", "principal_of", "set_principal"]
 
-# The request key the auth middleware stores the principal under (a plain string key:
-# aiohttp requests are MutableMappings of str).
-PRINCIPAL_KEY = "gridbridge.principal"
+# The request key the auth middleware stores the principal under.
+PRINCIPAL_KEY = web.RequestKey("gridbridge.principal", Principal)
 JSON = "application/json"
 
 

@@ -2,67 +2,50 @@
 
 An async context manager (AppRunner + TCPSite, as aiohttp advises inside a larger program):
 entering binds the port (an error names it), leaving stops serving within a deadline.
-Optional HTTP Basic login (``http.username``/``http.password``): every request but
-``/healthz`` needs it then, ``/metrics`` included.  Request bodies are capped; errors are
-JSON with a message for people and never a traceback.
+
+The application is put together from parts (`build_app`):
+
+- one `WebContext` under `CONTEXT`: everything handlers use (`bridge.web.app_context`);
+- middlewares: the error middleware first (outermost), then those given — the login
+  (`bridge.web.auth`), which sets each request's principal;
+- ``/healthz`` and ``/readyz`` always, open to everyone (`bridge.web.health_api`);
+- features: each a callable that adds its routes (and app keys) to the application —
+  the cameras/grid API, work orders, ``/metrics``, live view, reports, pages.
+
+Request bodies are capped.  Every error answers JSON ``{"error": "中文 / english"}``: the
+body a handler set (`bridge.web.context` helpers) is kept, aiohttp's own errors get their
+reason, and an unexpected exception is logged and answered 500 without a traceback.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
+import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Self
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.typedefs import Middleware
 
-from bridge.metrics import Metrics
-from bridge.settings import HttpSettings
-from bridge.web import metrics_api
-from bridge.web.orders_api import DESK, routes
-from bridge.workorder_desk import WorkOrderDesk
+from bridge.web import health_api
+from bridge.web.app_context import CONTEXT, WebContext
+
+__all__ = ["CONTEXT", "MAX_BODY_BYTES", "Feature", "WebError", "WebServer", "build_app"]
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024  # the API takes small JSON documents only
 SHUTDOWN_TIMEOUT_S = 5.0
-REALM = "gridbridge"
+JSON = "application/json"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Feature = Callable[[web.Application], None]
+"""Adds a part's routes (and its own app keys) to the application."""
 
 
 class WebError(Exception):
     """The server could not start (message names the address)."""
-
-
-def _login_middleware(username: str, password: str) -> Middleware:
-    expected = f"{username}:{password}".encode()
-
-    @web.middleware
-    async def login(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path == "/healthz":
-            return await handler(request)
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        given = b""
-        if scheme.lower() == "basic":
-            try:
-                given = base64.b64decode(token.strip(), validate=True)
-            except (binascii.Error, ValueError):
-                given = b""
-        if not hmac.compare_digest(given, expected):
-            return web.json_response(
-                {"error": "login required / 需要登录"},
-                status=401,
-                headers={"WWW-Authenticate": f'Basic realm="{REALM}", charset="UTF-8"'},
-            )
-        return await handler(request)
-
-    return login
 
 
 @web.middleware
@@ -72,66 +55,70 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return web.json_response({"error": exc.reason}, status=exc.status)
+        if exc.content_type == JSON and exc.text:
+            body = exc.text  # set by the handler (bridge.web.context): kept as it is
+        else:
+            body = json.dumps({"error": exc.reason}, ensure_ascii=False)
+        # Allow (405), WWW-Authenticate (401), Retry-After (429) … stay; the body is ours.
+        kept = {
+            k: v
+            for k, v in exc.headers.items()
+            if k not in (hdrs.CONTENT_TYPE, hdrs.CONTENT_LENGTH)
+        }
+        return web.Response(status=exc.status, text=body, content_type=JSON, headers=kept)
     except Exception:  # one request's bug must not take the server down (STYLE 7)
         log.exception("HTTP %s %s failed", request.method, request.path)
-        return web.json_response({"error": "internal error / 内部错误"}, status=500)
-
-
-async def _healthz(_: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+        return web.json_response({"error": "内部错误 / internal error"}, status=500)
 
 
 def build_app(
-    settings: HttpSettings, desk: WorkOrderDesk, metrics: Metrics | None = None
+    ctx: WebContext,
+    *,
+    middlewares: Iterable[Middleware] = (),
+    features: Iterable[Feature] = (),
 ) -> web.Application:
-    """The application: API routes, ``/metrics`` when given, login when configured,
-    capped bodies."""
-    middlewares: list[Middleware] = [_errors]
-    if settings.username and settings.password is not None:
-        middlewares.append(
-            _login_middleware(settings.username, settings.password.get_secret_value())
-        )
-    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=middlewares)
-    app[DESK] = desk
-    app.router.add_get("/healthz", _healthz)
-    app.add_routes(routes)
-    if metrics is not None:
-        app[metrics_api.METRICS] = metrics
-        app.add_routes(metrics_api.routes)
+    """The application over ``ctx``: the error middleware, then ``middlewares`` in order;
+    ``/healthz`` and ``/readyz``; then each feature's routes."""
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_errors, *middlewares])
+    app[CONTEXT] = ctx
+    health_api.feature(app)
+    for feature in features:
+        feature(app)
     return app
 
 
 class WebServer:
-    """Serves the API (and ``/metrics`` when given) on ``settings.listen`` while entered."""
+    """Serves the application on ``ctx.settings.http.listen`` while entered."""
 
     def __init__(
-        self, settings: HttpSettings, desk: WorkOrderDesk, *, metrics: Metrics | None = None
+        self,
+        ctx: WebContext,
+        *,
+        middlewares: Iterable[Middleware] = (),
+        features: Iterable[Feature] = (),
     ) -> None:
-        self._settings = settings
-        self._desk = desk
-        self._metrics = metrics
+        self._ctx = ctx
+        self._middlewares = tuple(middlewares)
+        self._features = tuple(features)
         self._runner: web.AppRunner | None = None
         self.url = ""
 
     async def __aenter__(self) -> Self:
-        host, _, port = self._settings.listen.rpartition(":")
+        listen = self._ctx.settings.http.listen
+        host, _, port = listen.rpartition(":")
         host = host.strip("[]")
-        runner = web.AppRunner(
-            build_app(self._settings, self._desk, self._metrics),
-            access_log=None,
-            shutdown_timeout=SHUTDOWN_TIMEOUT_S,
-        )
+        app = build_app(self._ctx, middlewares=self._middlewares, features=self._features)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
         await runner.setup()
         try:
             site = web.TCPSite(runner, host, int(port))
             await site.start()
         except OSError as exc:
             await runner.cleanup()
-            raise WebError(f"cannot listen on {self._settings.listen}: {exc.strerror}") from None
+            raise WebError(f"cannot listen on {listen}: {exc.strerror}") from None
         self._runner = runner
-        self.url = f"http://{self._settings.listen}"
-        log.info("HTTP API on %s", self.url)
+        self.url = f"http://{listen}"
+        log.info("web page and API on %s", self.url)
         return self
 
     async def __aexit__(

@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 # The request key under which the auth middleware leaves the session's CSRF token for forms.
-CSRF_KEY: Final = "gridbridge.csrf"
+CSRF_KEY: Final = web.RequestKey("gridbridge.csrf", str)
 
 CSP: Final = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "

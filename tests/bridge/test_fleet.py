@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from adapters.geojson import read_grid_file
-from bridge.bus.topics import Topics
+from bridge.bus.summaries import Counts
+from bridge.bus.topics import GridPath, Topics
 from bridge.fleet import Fleet
 from bridge.grid import GridIndex, validate_cells
 from bridge.model import CameraState, CameraView, Mapping
@@ -109,3 +110,23 @@ def test_moved_camera_clears_its_old_topic_and_removed_camera_is_cleared() -> No
     # The summaries of cells that lost their last camera are cleared too.
     assert out["gb/grid/419901002/summary"] == (b"", 1, True)
     assert fleet.paths_of("B002") == ()
+
+
+def test_read_only_views_for_the_web_page() -> None:
+    fleet = Fleet(Topics("gb"))
+    fleet.load([view("A001", G1, G2), view("B002"), view("C003", G3)], INDEX, T0)
+    t = Transition("A001", T0, CameraState.UNKNOWN, CameraState.OFFLINE, ("unreachable",),
+                   False, "x")  # fmt: skip
+    fleet.on_transition(t)
+    cam = fleet.camera("A001")
+    assert cam is not None
+    assert (cam.info.name, cam.facts.state, cam.facts.faults) == (
+        "点位001", "offline", ("unreachable",)
+    )  # fmt: skip
+    assert cam.paths == fleet.paths_of("A001")
+    assert fleet.camera("nope") is None
+    assert [c.info.id for c in fleet.cameras()] == ["A001", "B002", "C003"]
+    assert fleet.state_counts() == Counts(offline=1, unknown=2)  # the unmapped one too
+    village = fleet.summary(GridPath("419901001", "419901001002", "_"))
+    assert village == Counts(offline=1)  # linked to two of its grids: counted once
+    assert fleet.summary(GridPath("419901009", "_", "_")) is None

@@ -1,6 +1,7 @@
 """End to end, a crew's walk: the daemon, the simulator, a real Mosquitto and the crew
 commands.  A camera goes down and gets an order; the crew accepts it and reaches the site
-(`gridbridge workorders accept|on-site`) and says 修复 (`repaired`) too early: the camera is
+(`gridbridge workorders accept|on-site`, signed in with the daemon's local token
+``data_dir/cli.token``) and says 修复 (`repaired`) too early: the camera is
 still down, and `verify_timeout_s` later the daemon sends the order back to 到场 with a note.
 The crew fixes the camera and says 修复 again; the daemon verifies it (healthy checks and a
 fresh picture) and closes the order — not self-recovered, with before and after pictures."""
@@ -71,6 +72,8 @@ async def test_a_crew_walks_an_order_to_a_verified_close(
         listen = asyncio.create_task(collect(broker.url, seen, raw))
         try:
             await asyncio.wait_for(daemon.ready.wait(), 20)
+            # The crew commands sign in with the daemon's local token (docs/auth.md).
+            assert (tmp_path / "data" / "cli.token").stat().st_mode & 0o777 == 0o600
             await until((tmp_path / "data" / "snapshots" / cam / "latest.jpg").exists, 20)
             sim.set_faults({cam: "down"})
             await until(lambda: len(orders_seen(raw)) == 1, 30)
@@ -110,3 +113,4 @@ async def test_a_crew_walks_an_order_to_a_verified_close(
             listen.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await listen
+    assert not (tmp_path / "data" / "cli.token").exists()  # removed at a clean stop

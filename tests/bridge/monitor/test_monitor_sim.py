@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from bridge.check_stats import CheckStats
 from bridge.model import CameraRecord, CameraState, Mapping
 from bridge.monitor import Monitor
 from bridge.probes import real_probes
@@ -110,8 +111,10 @@ async def test_faults_reach_the_state_and_the_store(store: Store) -> None:
         5: (CameraState.DEGRADED, ("onvif_error",), "bad_xml"),
     }
     async with Simulator(cams) as sim, real_probes(SETTINGS) as probes:
-        monitor = Monitor(store, probes.checker, SETTINGS, onboard=probes.onboard)
+        stats = CheckStats()
+        monitor = Monitor(store, probes.checker, SETTINGS, onboard=probes.onboard, stats=stats)
         assert await monitor.load() == N
+        assert monitor.last_checked_at is None
         async with running(monitor):
             await wait_for(lambda: monitor.first_states == N)
             assert {monitor.state_of(c.id)[0] for c in cams} == {CameraState.ONLINE}
@@ -126,6 +129,13 @@ async def test_faults_reach_the_state_and_the_store(store: Store) -> None:
             sim.clear_fault(cams[0].id)
             await sim.settle()
             await wait_for(lambda: monitor.state_of(cams[0].id)[0] is CameraState.ONLINE)
+            # Every check counted for /metrics, with its layers and its duration.
+            assert sum(stats.checks.values()) == monitor.checks
+            assert stats.checks["failed"] > 0
+            assert stats.layers["rtsp", "unreachable"] > 0  # the camera that was down
+            assert stats.layers["rtsp", "auth_failed"] > 0
+            assert stats.layers["rtsp", "ok"] > 0
+            assert monitor.last_checked_at is not None
         rows = await store.state_rows()
         for n, (state, faults, _) in expected.items():
             if n == 0:

@@ -35,6 +35,9 @@ TABLES = {
     "camera_frames",
     "work_order_episodes",
     "webhook_outbox",
+    "users",
+    "api_tokens",
+    "web_sessions",
 }
 
 

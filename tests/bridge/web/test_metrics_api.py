@@ -20,7 +20,13 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 
 from bridge.app import webhook_target
+from bridge.bus.message import Message
+from bridge.bus.topics import Topics
+from bridge.check_stats import CheckStats
+from bridge.fleet import Fleet
+from bridge.grid import GridIndex
 from bridge.metrics import (
+    BusSource,
     MetricSources,
     OrderCounts,
     WebhookSource,
@@ -28,6 +34,7 @@ from bridge.metrics import (
     build_metrics,
 )
 from bridge.model import CameraRecord, CameraState, Mapping
+from bridge.observation import LayerResult, Observation
 from bridge.secretbox import SecretBox
 from bridge.settings import (
     HttpSettings,
@@ -39,17 +46,21 @@ from bridge.settings import (
 from bridge.store import Store, sqlite_url
 from bridge.store.webhooks import StoreWebhookQueue
 from bridge.tracker import Transition
+from bridge.web import metrics_api
+from bridge.web.app_context import WebContext
+from bridge.web.directory import CameraDirectory
 from bridge.web.server import WebServer
 from bridge.webhook_sender import RetryRules, WebhookSender
 from bridge.workorder_desk import WorkOrderDesk
 from bridge.workorders.model import Step
 from health.verdict import CameraHealth
+from tests.bridge.web.support import header_login, who
 
 CAMS = [f"419901000113260000{i:02d}" for i in range(1, 6)]
 T0 = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
 KEY = "693a91f6-7aac-4bc4-97a0-0ec2b1fa5aaa"  # a robot key, in the URL's query
 SECRET = "hmac-key-of-the-json-receiver-0123456789"
-LOGIN = {"Authorization": aiohttp.encode_basic_auth("ops", "pw#1")}
+LOGIN = who("admin")
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
@@ -148,7 +159,7 @@ async def test_orders_alarm_and_webhooks_are_scraped(tmp_path: Path) -> None:
         )  # fmt: skip
         settings = Settings(
             store=StoreSettings(data_dir=tmp_path),
-            http=HttpSettings(listen=f"127.0.0.1:{free_port()}", username="ops", password="pw#1"),
+            http=HttpSettings(listen=f"127.0.0.1:{free_port()}"),
             workorders=WorkOrderSettings(mass_min_cameras=2, webhooks=hooks),
         )
         clock = Clock()
@@ -196,7 +207,15 @@ async def test_orders_alarm_and_webhooks_are_scraped(tmp_path: Path) -> None:
                 )
             )
             base = f"http://{settings.http.listen}"
-            async with WebServer(settings.http, desk, metrics=metrics), asyncio.TaskGroup() as tg:
+            ctx = WebContext(
+                settings=settings,
+                store=store,
+                directory=CameraDirectory(Fleet(Topics("gb"))),
+                desk=desk,
+                metrics=metrics,
+            )
+            server = WebServer(ctx, middlewares=[header_login()], features=[metrics_api.feature])
+            async with server, asyncio.TaskGroup() as tg:
                 delivering = tg.create_task(sender.run(), name="webhooks")
                 async with asyncio.timeout(10):  # crew-ok delivered, crew-down tried once
                     settled = {await queue.settled.get(), await queue.settled.get()}
@@ -204,6 +223,9 @@ async def test_orders_alarm_and_webhooks_are_scraped(tmp_path: Path) -> None:
 
                 async with session.get(f"{base}/metrics") as r:
                     assert r.status == 401  # the web login guards /metrics too
+                headers = who("operator", "419901001")
+                async with session.get(f"{base}/metrics", headers=headers) as r:
+                    assert r.status == 403  # the whole district's figures: admins only
                 async with session.get(f"{base}/healthz") as r:
                     assert r.status == 200
                 text, found = await scrape(session, base)
@@ -280,3 +302,72 @@ async def test_a_late_or_failed_store_read_leaves_only_its_family_out(
     assert [level for level, _ in messages] == [logging.DEBUG, logging.DEBUG]
     assert "within 0.05 s" in messages[0][1]
     assert "not started" in messages[1][1]
+
+
+async def test_cameras_checks_bus_and_looks_are_scraped(tmp_path: Path) -> None:
+    """The families of issue 7: cameras by state from the fleet, the monitor's check counts
+    and durations, the bus connection and its outbox in the store, the frame tier's looks."""
+    box = SecretBox(SecretBox.generate_key())
+    async with Store(sqlite_url(tmp_path), box, now=lambda: T0) as store:
+        views = [
+            CameraRecord(id=c, name=f"第{i}路", type_code="132", host=f"127.0.1.{i}")
+            for i, c in enumerate(CAMS, 1)
+        ]
+        await store.apply_import(views, {}, dict.fromkeys(CAMS, Mapping.UNMAPPED))
+        fleet = Fleet(Topics("gb"))
+        fleet.load(await store.list_cameras(), GridIndex([]), T0)
+        fleet.on_transition(down(CAMS[0], T0))
+        ok = LayerResult(True, latency_ms=12.0)
+        stats = CheckStats()
+        stats.observe(Observation(CAMS[1], T0, rtsp_tcp=ok, rtsp=ok, onvif_time=ok), 0.02)
+        stats.observe(
+            Observation(CAMS[0], T0, rtsp_tcp=LayerResult(False, error="unreachable"),
+                        onvif_tcp=LayerResult(False, error="timeout")),
+            3.1,
+        )  # fmt: skip
+        connected = [False]
+        looks = [(7, 2)]
+        metrics = build_metrics(
+            MetricSources(
+                cameras=fleet.state_counts,
+                checks=stats,
+                bus=BusSource(lambda: connected[0], store.outbox_backlog,
+                              now=lambda: T0 + timedelta(seconds=90)),
+                frames=lambda: looks[0],
+            )
+        )  # fmt: skip
+        found = samples((await metrics.exposition()).decode())
+        assert value(found, "gridbridge_cameras", state="offline") == 1
+        assert value(found, "gridbridge_cameras", state="unknown") == 4
+        assert value(found, "gridbridge_cameras", state="online") == 0
+        assert value(found, "gridbridge_checks_total", result="ok") == 1
+        assert value(found, "gridbridge_checks_total", result="failed") == 1
+        layers = "gridbridge_check_layers_total"
+        assert value(found, layers, layer="rtsp", result="ok") == 1
+        assert value(found, layers, layer="rtsp_tcp", result="unreachable") == 1
+        assert value(found, layers, layer="onvif_tcp", result="timeout") == 1
+        assert value(found, layers, layer="onvif_auth", result="ok") == 0
+        assert value(found, "gridbridge_check_duration_seconds_count") == 2
+        assert value(found, "gridbridge_check_duration_seconds_bucket", le="0.025") == 1
+        assert value(found, "gridbridge_check_duration_seconds_bucket", le="5.0") == 2
+        assert value(found, "gridbridge_check_duration_seconds_sum") == pytest.approx(3.12)
+        assert value(found, "gridbridge_bus_connected") == 0
+        assert value(found, "gridbridge_bus_outbox_pending") == 0
+        assert value(found, "gridbridge_bus_outbox_oldest_seconds") == 0
+        assert value(found, "gridbridge_frame_looks_total", result="picture") == 7
+        assert value(found, "gridbridge_frame_looks_total", result="no_picture") == 2
+
+        # The broker away: messages wait in the outbox.
+        await store.enqueue([Message("gb/x", b"1", 1, True), Message("gb/y", b"2", 1, True)])
+        connected[0] = True
+        found = samples((await metrics.exposition()).decode())
+        assert value(found, "gridbridge_bus_connected") == 1
+        assert value(found, "gridbridge_bus_outbox_pending") == 2
+        assert value(found, "gridbridge_bus_outbox_oldest_seconds") == 90
+
+        # A stopped store: the outbox is left out, the rest is served.
+        await store.close()
+        found = samples((await metrics.exposition()).decode())
+        assert not any(name.startswith("gridbridge_bus_outbox") for name, _ in found)
+        assert value(found, "gridbridge_bus_connected") == 1
+        assert value(found, "gridbridge_cameras", state="offline") == 1

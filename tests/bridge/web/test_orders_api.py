@@ -1,11 +1,13 @@
 """The work-order API and the crew commands through it: a real store, the real desk and order
-book, the real aiohttp server on loopback; orders made by feeding the desk transitions."""
+book, the real aiohttp server on loopback; orders made by feeding the desk transitions.  Who
+asks is set by the test-only login (tests/bridge/web/support.py): the ``X-Test-Principal``
+header, else a crew without scope (the crew commands send their token, which it ignores)."""
 
 from __future__ import annotations
 
 import argparse
-import socket
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,24 +17,32 @@ import pytest
 from bridge.cli.commands import UserError
 from bridge.cli.crew import crew_step
 from bridge.evidence import EvidenceStore
-from bridge.model import CameraRecord, CameraState, Mapping
+from bridge.fleet import FleetCamera
+from bridge.model import CameraState
 from bridge.secretbox import SecretBox
 from bridge.settings import HttpSettings, Settings, StoreSettings
 from bridge.snapshots import SnapshotStore
 from bridge.store import Store, sqlite_url
 from bridge.tracker import Transition
+from bridge.web import orders_api
+from bridge.web.app_context import WebContext
+from bridge.web.principal import Principal, Role
 from bridge.web.server import WebServer
 from bridge.workorder_desk import WorkOrderDesk
 from health.verdict import CameraHealth
+from tests.bridge.web.support import (
+    GRID_A,
+    GRID_B,
+    District,
+    free_port,
+    header_login,
+    load_district,
+    who,
+)
 
-CAM = "41990100011326000001"
 T0 = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+CREW = Principal("crew-user", Role.CREW)
+TOKEN = "gbt_" + "a" * 52  # what the crew commands send; the test login ignores it
 
 
 class Clock:
@@ -43,39 +53,69 @@ class Clock:
         return self.now
 
 
+@dataclass
+class World:
+    settings: Settings
+    desk: WorkOrderDesk
+    clock: Clock
+    district: District
+    order_a: str  # the order of a camera in grid A
+    order_b: str  # the order of a camera in grid B
+    order_u: str  # the order of the unmapped camera
+
+    @property
+    def base(self) -> str:
+        return f"http://{self.settings.http.listen}/api/workorders"
+
+
+async def down(desk: WorkOrderDesk, camera_id: str) -> None:
+    t = Transition(camera_id, T0, CameraState.ONLINE, CameraState.OFFLINE, ("unreachable",),
+                   False, "no answer")  # fmt: skip
+    await desk.on_transition(t, CameraHealth(CameraState.OFFLINE, ("unreachable",), ""))
+
+
 @pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[tuple[Settings, WorkOrderDesk, Clock, str]]:
+async def world(tmp_path: Path) -> AsyncIterator[World]:
     settings = Settings(
         store=StoreSettings(data_dir=tmp_path),
-        http=HttpSettings(listen=f"127.0.0.1:{free_port()}", username="crew", password="pw#1"),
+        http=HttpSettings(listen=f"127.0.0.1:{free_port()}"),
     )
     clock = Clock()
     async with Store(sqlite_url(tmp_path), SecretBox(SecretBox.generate_key())) as store:
-        record = CameraRecord(id=CAM, name="张塘社区东门", type_code="132", host="127.0.0.9")
-        await store.apply_import([record], {}, {CAM: Mapping.UNMAPPED})
-        desk = WorkOrderDesk(store, settings, town_of=lambda _: "419901001", now=clock)
+        district = await load_district(settings, store)
+        desk = WorkOrderDesk(
+            store, settings, town_of=lambda c: district.fleet.paths_of(c)[0].town, now=clock
+        )
         await desk.load(await store.list_cameras())
-        # Down for longer than the debounce: one order.
-        down = Transition(CAM, T0, CameraState.ONLINE, CameraState.OFFLINE, ("unreachable",),
-                          False, "no answer")  # fmt: skip
-        await desk.on_transition(down, CameraHealth(CameraState.OFFLINE, ("unreachable",), ""))
+        a, b = district.cameras_in(GRID_A)[0], district.cameras_in(GRID_B)[0]
+        [u] = district.unmapped()
+        for cam in (a, b, u):
+            await down(desk, cam)
+        # Down for longer than the debounce: one order each.
         clock.now = T0 + timedelta(minutes=5)
         desk._take(desk.book.tick(clock.now))
         await desk.flush()
-        [order] = desk.book.orders()
-        async with WebServer(settings.http, desk) as server:
-            yield settings, desk, clock, order.id
-            del server
+        ids = {}
+        for cam in (a, b, u):
+            order = desk.book.order_of(cam)
+            assert order is not None
+            ids[cam] = order.id
+        ctx = WebContext(settings=settings, store=store, directory=district.directory, desk=desk)
+        server = WebServer(ctx, middlewares=[header_login(CREW)], features=[orders_api.feature])
+        async with server:
+            yield World(settings, desk, clock, district, ids[a], ids[b], ids[u])
 
 
 def args(action: str, order_id: str, note: str | None = None) -> argparse.Namespace:
-    return argparse.Namespace(action=action, order_id=order_id, actor="张师傅", note=note)
+    return argparse.Namespace(
+        action=action, order_id=order_id, actor="张师傅", note=note, token=TOKEN
+    )
 
 
 async def test_a_crew_walks_its_order_through_the_commands(
-    world: tuple[Settings, WorkOrderDesk, Clock, str], capsys: pytest.CaptureFixture[str]
+    world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    settings, desk, clock, order_id = world
+    settings, desk, clock, order_id = world.settings, world.desk, world.clock, world.order_a
     clock.now += timedelta(minutes=1)
     assert await crew_step(args("accept", order_id), settings) == 0
     assert "接单 (accepted)" in capsys.readouterr().out
@@ -100,43 +140,125 @@ async def test_a_crew_walks_its_order_through_the_commands(
     assert unknown.value.exit_code == 2
 
 
-async def test_the_api_lists_shows_and_guards(
-    world: tuple[Settings, WorkOrderDesk, Clock, str],
-) -> None:
-    settings, _, _, order_id = world
-    base = f"http://{settings.http.listen}"
-    login = {"Authorization": aiohttp.encode_basic_auth("crew", "pw#1")}
+async def test_the_api_lists_shows_and_guards(world: World) -> None:
+    base, order_id = world.base, world.order_a
+    crew = who("crew")
     async with aiohttp.ClientSession() as s:
-        async with s.get(f"{base}/api/workorders") as r:
-            assert r.status == 401  # login configured
-            assert "Basic" in r.headers["WWW-Authenticate"]
-        async with s.get(f"{base}/healthz") as r:
-            assert r.status == 200
-        async with s.get(f"{base}/api/workorders", headers=login) as r:
-            [item] = await r.json()
-            assert item["id"] == order_id
-            assert item["cameras"] == [CAM]
+        async with s.get(base, headers=crew) as r:
+            items = await r.json()
+            assert [i["id"] for i in items] == sorted(
+                [world.order_a, world.order_b, world.order_u],
+                key=lambda o: (world.desk.book.order(o).opened_at, o),  # type: ignore[union-attr]
+            )
+            [item] = [i for i in items if i["id"] == order_id]
+            assert item["cameras"] == world.district.cameras_in(GRID_A)[:1]
+            assert item["camera_names"] == [world.district.directory.name_of(item["cameras"][0])]
             assert item["state"] == "open"
-        async with s.get(f"{base}/api/workorders/{order_id}", headers=login) as r:
+        async with s.get(f"{base}/{order_id}", headers=crew) as r:
             body = await r.json()
             assert body["history"][0]["step"] == "open"
-        async with s.get(f"{base}/api/workorders?state=bogus", headers=login) as r:
+        async with s.get(f"{base}?state=bogus", headers=crew) as r:
             assert r.status == 400
-        url = f"{base}/api/workorders/{order_id}/steps"
-        async with s.post(url, data=b"not json", headers=login) as r:
+            assert "unknown state" in (await r.json())["error"]
+        url = f"{base}/{order_id}/steps"
+        async with s.post(url, data=b"not json", headers=crew) as r:
             assert r.status == 400
-        async with s.post(url, json={"step": "verified", "actor": "x"}, headers=login) as r:
+        async with s.post(url, json={"step": "verified", "actor": "x"}, headers=crew) as r:
             assert r.status == 400  # verification is the daemon's, not a person's
-        async with s.post(url, json={"step": "accepted", "actor": ""}, headers=login) as r:
+        async with s.post(url, json={"step": "accepted", "actor": 7}, headers=crew) as r:
             assert r.status == 400
-        async with s.post(url, data=b"x" * 200_000, headers=login) as r:
+        async with s.post(url, data=b"x" * 200_000, headers=crew) as r:
             assert r.status == 413
-        async with s.post(url, json={"step": "accepted", "actor": "李"}, headers=login) as r:
+            assert "error" in await r.json()
+        async with s.post(url, json={"step": "accepted", "actor": "李"}, headers=crew) as r:
             assert r.status == 200
-        async with s.post(url, json={"step": "accepted", "actor": "李"}, headers=login) as r:
+        async with s.post(url, json={"step": "accepted", "actor": "李"}, headers=crew) as r:
             assert r.status == 200  # a retried request changes nothing
-        async with s.get(f"{base}/api/workorders/{order_id}", headers=login) as r:
+        async with s.get(f"{base}/{order_id}", headers=crew) as r:
             assert [h["step"] for h in (await r.json())["history"]] == ["open", "accepted"]
+
+
+async def test_the_actor_is_the_signed_in_user_unless_named(world: World) -> None:
+    url = f"{world.base}/{world.order_a}/steps"
+    async with aiohttp.ClientSession() as s:
+        async with s.post(url, json={"step": "accepted"}, headers=who("crew", GRID_A)) as r:
+            assert r.status == 200
+            assert (await r.json())["steps"][-1]["actor"] == "crew-user"
+        body = {"step": "on_site", "actor": "", "note": "到了"}
+        async with s.post(url, json=body, headers=who("admin")) as r:
+            assert r.status == 200
+    history = await world.desk.history(world.order_a)
+    assert [(e.step, e.actor) for e in history][1:] == [
+        ("accepted", "crew-user"), ("on_site", "admin-user")
+    ]  # fmt: skip
+
+
+async def test_scoped_orders(world: World) -> None:
+    base = world.base
+    async with aiohttp.ClientSession() as s:
+        # An operator of grid A: its order only; grid B's answers as one that does not exist.
+        op_a = who("operator", GRID_A)
+        async with s.get(f"{base}?state=all", headers=op_a) as r:
+            assert [i["id"] for i in await r.json()] == [world.order_a]
+        for order_id in (world.order_b, world.order_u, "WO-20260101-DEADBEEF"):
+            for tail in ("", "/before.jpg", "/after.jpg"):
+                async with s.get(f"{base}/{order_id}{tail}", headers=op_a) as r:
+                    assert r.status == 404
+                    assert await r.json() == {"error": "工单不存在 / no such order"}
+        # Operators take no steps, in scope or not.
+        for order_id in (world.order_a, world.order_b):
+            body = {"step": "accepted"}
+            async with s.post(f"{base}/{order_id}/steps", json=body, headers=op_a) as r:
+                assert r.status == 403
+                assert "not allowed" in (await r.json())["error"]
+        # A crew of grid A may not touch grid B's order.
+        crew_a = who("crew", GRID_A)
+        body = {"step": "accepted"}
+        async with s.post(f"{base}/{world.order_b}/steps", json=body, headers=crew_a) as r:
+            assert r.status == 404
+        async with s.get(f"{base}?camera={world.district.cameras_in(GRID_B)[0]}",
+                         headers=crew_a) as r:  # fmt: skip
+            assert await r.json() == []
+        # The unmapped camera's order: admins (and crews serving the whole district).
+        for headers, status in ((who("admin"), 200), (who("crew"), 200),
+                                (who("operator", "419901"), 404)):  # fmt: skip
+            async with s.get(f"{base}/{world.order_u}", headers=headers) as r:
+                assert r.status == status
+    order_b = world.desk.book.order(world.order_b)
+    assert order_b is not None
+    assert order_b.state.value == "open"  # nothing was taken
+
+
+async def test_a_parent_order_lists_only_the_cameras_in_scope(world: World) -> None:
+    """An NVR's parent order spanning two grids is seen by an operator of either, with only
+    the cameras of its scope listed."""
+    fleet, desk = world.district.fleet, world.desk
+    by_nvr: dict[str, list[FleetCamera]] = {}
+    for cam in fleet.cameras():
+        if cam.info.upstream and cam.paths[0].grid != "_":
+            by_nvr.setdefault(cam.info.upstream, []).append(cam)
+    nvr, cams = next(
+        (nvr, cams) for nvr, cams in sorted(by_nvr.items()) if len({c.paths for c in cams}) > 1
+    )
+    # The whole NVR goes down at once: one parent order naming it, listing its cameras.
+    for cam in cams:
+        if desk.book.order_of(cam.info.id) is None:
+            await down(desk, cam.info.id)
+    world.clock.now += timedelta(minutes=5)
+    desk._take(desk.book.tick(world.clock.now))
+    await desk.flush()
+    parent = desk.book.order_of(cams[0].info.id)
+    assert parent is not None
+    assert parent.upstream == nvr
+    grid = cams[0].paths[0].grid
+    mine = sorted(c.info.id for c in cams if c.paths[0].grid == grid)
+    assert set(mine) < set(parent.camera_ids)
+    async with aiohttp.ClientSession() as s:
+        async with s.get(f"{world.base}/{parent.id}", headers=who("operator", grid)) as r:
+            assert r.status == 200
+            assert sorted((await r.json())["cameras"]) == mine
+        async with s.get(f"{world.base}/{parent.id}", headers=who("admin")) as r:
+            assert (await r.json())["cameras"] == list(parent.camera_ids)
 
 
 async def test_no_daemon_says_so(tmp_path: Path) -> None:
@@ -144,6 +266,25 @@ async def test_no_daemon_says_so(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="does not answer") as err:
         await crew_step(args("accept", "WO-1"), settings)
     assert err.value.exit_code == 1
+
+
+async def test_without_work_orders_the_list_is_empty(tmp_path: Path) -> None:
+    settings = Settings(
+        store=StoreSettings(data_dir=tmp_path),
+        http=HttpSettings(listen=f"127.0.0.1:{free_port()}"),
+    )
+    async with Store(sqlite_url(tmp_path), SecretBox(SecretBox.generate_key())) as store:
+        district = await load_district(settings, store)
+        ctx = WebContext(settings=settings, store=store, directory=district.directory)
+        server = WebServer(ctx, middlewares=[header_login(CREW)], features=[orders_api.feature])
+        base = f"http://{settings.http.listen}/api/workorders"
+        async with server, aiohttp.ClientSession() as s:
+            async with s.get(base) as r:
+                assert (r.status, await r.json()) == (200, [])
+            async with s.get(f"{base}/WO-20260101-DEADBEEF") as r:
+                assert r.status == 404
+            async with s.post(f"{base}/WO-20260101-DEADBEEF/steps", json={"step": "accepted"}) as r:
+                assert r.status == 404
 
 
 async def test_the_evidence_pictures_are_served(tmp_path: Path) -> None:
@@ -158,24 +299,24 @@ async def test_the_evidence_pictures_are_served(tmp_path: Path) -> None:
     jpeg = b"\xff\xd8\xff" + b"p" * 2000
     clock = Clock()
     async with Store(sqlite_url(tmp_path), SecretBox(SecretBox.generate_key())) as store:
-        record = CameraRecord(id=CAM, name="张塘社区东门", type_code="132", host="127.0.0.9")
-        await store.apply_import([record], {}, {CAM: Mapping.UNMAPPED})
+        district = await load_district(settings, store)
+        cam = district.cameras_in(GRID_A)[0]
         desk = WorkOrderDesk(
             store, settings, town_of=lambda _: "419901001", now=clock, evidence=evidence
         )
         await desk.load(await store.list_cameras())
-        saved = snapshots.save(CAM, jpeg, T0, thumb=b"\xff\xd8\xff" + b"t" * 97)
+        saved = snapshots.save(cam, jpeg, T0, thumb=b"\xff\xd8\xff" + b"t" * 97)
         assert saved.history is not None
-        await desk.on_look(CAM, T0, True, str(saved.history.relative_to(snapshots.root)))
-        down = Transition(CAM, T0, CameraState.ONLINE, CameraState.OFFLINE, ("unreachable",),
-                          False, "no answer")  # fmt: skip
-        await desk.on_transition(down, CameraHealth(CameraState.OFFLINE, ("unreachable",), ""))
+        await desk.on_look(cam, T0, True, str(saved.history.relative_to(snapshots.root)))
+        await down(desk, cam)
         clock.now = T0 + timedelta(minutes=5)
         desk._take(desk.book.tick(clock.now))
         await desk.flush()
         [order] = desk.book.orders()
         base = f"http://{settings.http.listen}/api/workorders"
-        async with WebServer(settings.http, desk), aiohttp.ClientSession() as s:
+        ctx = WebContext(settings=settings, store=store, directory=district.directory, desk=desk)
+        server = WebServer(ctx, middlewares=[header_login(CREW)], features=[orders_api.feature])
+        async with server, aiohttp.ClientSession() as s:
             async with s.get(f"{base}/{order.id}/before.jpg") as r:
                 assert r.status == 200
                 assert r.headers["Content-Type"] == "image/jpeg"
@@ -189,6 +330,9 @@ async def test_the_evidence_pictures_are_served(tmp_path: Path) -> None:
                 assert "没有该图片" in (await r.json())["error"]
             async with s.get(f"{base}/WO-20260101-DEADBEEF/before.jpg") as r:
                 assert r.status == 404
-                assert (await r.json())["error"] == "no such order / 工单不存在"
+                assert (await r.json())["error"] == "工单不存在 / no such order"
             async with s.get(f"{base}/{order.id}/side.jpg") as r:
                 assert r.status == 404
+            headers = who("operator", GRID_B)
+            async with s.get(f"{base}/{order.id}/before.jpg", headers=headers) as r:
+                assert r.status == 404  # grid B's operator: not its order
