@@ -54,7 +54,16 @@ from bridge.snapshots import SnapshotStore
 from bridge.store import Store
 from bridge.store.webhooks import StoreWebhookQueue
 from bridge.tracker import Transition
-from bridge.web import cameras_api, live_api, metrics_api, orders_api, reports_api
+from bridge.web import (
+    cameras_api,
+    live_api,
+    metrics_api,
+    orders_api,
+    pages,
+    pages_orders,
+    pages_reports,
+    reports_api,
+)
 from bridge.web.app_context import Readiness, WebContext
 from bridge.web.auth import Auth
 from bridge.web.cli_token import cli_token_file
@@ -244,6 +253,7 @@ class Daemon:
         return [
             cameras_api.feature, orders_api.feature, metrics_api.feature,
             reports_api.feature, lambda app: live_api.setup(app, hub, live),
+            pages.feature, pages_orders.feature, pages_reports.feature,
         ]  # fmt: skip
 
     def _web_context(self, hub: LiveHub) -> WebContext:

@@ -336,6 +336,14 @@ class Store:
                 await outbox.enqueue(conn, messages, self._now())
             return applied
 
+    async def transitions_of(
+        self, camera_id: str, limit: int = 50
+    ) -> list[monitoring.LoggedTransition]:
+        """The camera's last ``limit`` transitions from the log, newest first (its page's
+        timeline)."""
+        async with self._transaction("transitions not read") as conn:
+            return await monitoring.transitions_of(conn, camera_id, limit)
+
     async def inventory_mark(self) -> tuple[int, datetime | None, int]:
         """A cheap fingerprint of the inventory and grid map: it changes whenever an import,
         a new map, a manual link or a changed password touched them."""

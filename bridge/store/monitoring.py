@@ -34,6 +34,17 @@ class StateRow:
 
 
 @dataclass(frozen=True, slots=True)
+class LoggedTransition:
+    """One transition as the log keeps it (the camera page's timeline)."""
+
+    at: datetime
+    from_state: str
+    to_state: str
+    faults: tuple[str, ...]
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class TransitionRecord:
     """One transition to append, and the state it leaves the camera in."""
 
@@ -139,6 +150,24 @@ async def record_transitions(conn: AsyncConnection, batch: Sequence[TransitionRe
             [_params(r) for r in same],
         )
     return len(moved) + len(same)
+
+
+async def transitions_of(
+    conn: AsyncConnection, camera_id: str, limit: int
+) -> list[LoggedTransition]:
+    """The camera's last ``limit`` logged transitions, newest first (the index on
+    ``(camera_id, at)`` serves it)."""
+    t = transitions_t
+    rows = await conn.execute(
+        select(t.c.at, t.c.from_state, t.c.to_state, t.c.faults, t.c.reason)
+        .where(t.c.camera_id == camera_id)
+        .order_by(t.c.at.desc(), t.c.id.desc())
+        .limit(limit)
+    )
+    return [
+        LoggedTransition(at, from_state, to_state, tuple(faults or ()), reason)
+        for at, from_state, to_state, faults, reason in rows
+    ]
 
 
 def _params(r: TransitionRecord) -> dict[str, Any]:

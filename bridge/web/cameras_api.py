@@ -38,7 +38,7 @@ from bridge.web.principal import Role
 from bridge.workorders.views import iso
 from health.verdict import FAULT_LABELS_ZH
 
-__all__ = ["RECHECK_EVERY_S", "feature"]
+__all__ = ["RECHECK_EVERY_S", "feature", "recheck_limit", "recheck_wait_s"]
 
 RECHECK_EVERY_S = 10.0
 DEFAULT_LIMIT = 100
@@ -78,8 +78,21 @@ _RECENT = web.AppKey("gridbridge.cameras.recent_rechecks", _Recent)
 
 
 def feature(app: web.Application) -> None:
-    app[_RECENT] = _Recent()
+    recheck_limit(app)
     app.add_routes(routes)
+
+
+def recheck_limit(app: web.Application) -> None:
+    """Give ``app`` the rechecks' rate limit, once: the API and the page's 刷新画面 button
+    (`bridge.web.pages_camera`) share it."""
+    if _RECENT not in app:
+        app[_RECENT] = _Recent()
+
+
+def recheck_wait_s(app: web.Application, camera_id: str, now: float) -> float:
+    """0 when a recheck of the camera may go now (and it is noted), else the seconds to
+    wait (`RECHECK_EVERY_S` between two, per camera)."""
+    return app[_RECENT].take(camera_id, now)
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -301,7 +314,7 @@ async def recheck(request: web.Request) -> web.Response:
     if principal.role not in RECHECKERS:
         deny("a recheck is for operators and admins")
     ctx, entry = _visible(request)
-    wait_s = request.app[_RECENT].take(entry.id, ctx.monotonic())
+    wait_s = recheck_wait_s(request.app, entry.id, ctx.monotonic())
     if wait_s > 0:
         retry = max(1, math.ceil(wait_s))
         _fail(

@@ -1,6 +1,7 @@
 """The login form (`bridge.web.auth` decides what it says): Chinese first, English on
-request, one self-contained page — an inline style, no script, no outside asset — in large
-type and high contrast, for older operators.
+request, in the frame of every page (``base.html``, ``app.css`` — served without a login —
+and the pages' Content-Security-Policy: no inline style or script), large type and high
+contrast, for older operators.  No script is needed to sign in.
 
 The form carries a login CSRF token that must equal the ``gb_login_csrf`` cookie set with
 it (a double-submit token: docs/auth.md, "CSRF").
@@ -15,7 +16,8 @@ from urllib.parse import quote
 from aiohttp import web
 
 from bridge.users.tokens import looks_like_session_id, new_csrf_token
-from bridge.web.templating import environment
+from bridge.web.i18n import Texts
+from bridge.web.templating import SECURITY_HEADERS, environment, page_context
 
 __all__ = ["CSRF_FIELD", "LOGIN_CSRF_COOKIE", "TEXTS", "Lang", "as_lang", "login_page"]
 
@@ -26,12 +28,10 @@ Lang = Literal["zh", "en"]
 # The login page's words; Chinese first (docs/auth.md).
 TEXTS: Mapping[Lang, Mapping[str, str]] = {
     "zh": {
-        "title": "登录 · gridbridge 摄像机巡检",
         "heading": "请登录",
         "username": "用户名",
         "password": "密码",
         "submit": "登录",
-        "other_lang": "English",
         "wrong": "用户名或密码错误",
         "locked": "登录失败次数过多，请 {minutes} 分钟后再试。",
         "disabled": "此账号已停用，请联系管理员。",
@@ -39,12 +39,10 @@ TEXTS: Mapping[Lang, Mapping[str, str]] = {
         "unavailable": "系统暂时无法登录，请稍后再试。",
     },
     "en": {
-        "title": "Sign in · gridbridge",
         "heading": "Please sign in",
         "username": "User name",
         "password": "Password",
         "submit": "Sign in",
-        "other_lang": "中文",
         "wrong": "Wrong user name or password.",
         "locked": "Too many failed sign-ins: try again in {minutes} minutes.",
         "disabled": "This account is disabled: ask your administrator.",
@@ -53,13 +51,9 @@ TEXTS: Mapping[Lang, Mapping[str, str]] = {
     },
 }
 PAGE_HEADERS = {
+    **SECURITY_HEADERS,
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
-    ),
 }
 
 
@@ -83,21 +77,22 @@ def login_page(
     if not looks_like_session_id(token):  # the same shape: 32 random bytes
         token = new_csrf_token()
     other: Lang = "en" if lang == "zh" else "zh"
-    body = (
-        environment()
-        .get_template("login.html")
-        .render(
-            lang=lang,
-            t=TEXTS[lang],
-            error=error,
-            username=username,
-            next=next_path,
-            csrf_field=CSRF_FIELD,
-            csrf_token=token,
-            other_lang=other,
-            other_href=f"/login?lang={other}&next={quote(next_path, safe='/')}",
-        )
+    context, _ = page_context(request)
+    context.update(
+        t=Texts(lang),
+        lang=lang,
+        lang_url=f"/login?lang={other}&next={quote(next_path, safe='/')}",
+        principal=None,  # /login is public: whoever asks, the form is for signing in
+        csrf_token=None,
+        nav=[],
+        login=TEXTS[lang],
+        error=error,
+        username=username,
+        next=next_path,
+        login_csrf_field=CSRF_FIELD,
+        login_csrf_token=token,
     )
+    body = environment().get_template("login.html").render(context)
     response = web.Response(
         text=body,
         status=status,
