@@ -67,7 +67,7 @@ from bridge.web.app_context import WebContext, context_of
 from bridge.web.context import PRINCIPAL_KEY, set_principal
 from bridge.web.login_page import CSRF_FIELD, LOGIN_CSRF_COOKIE, TEXTS, as_lang, login_page
 from bridge.web.principal import Principal
-from bridge.web.templating import CSRF_KEY, LANG_COOKIE_MAX_AGE_S
+from bridge.web.templating import CSRF_KEY, LANG_COOKIE_MAX_AGE_S, error_page, wants_html
 
 __all__ = [
     "AUTH",
@@ -169,6 +169,8 @@ class Auth:
                 "%s %s by %s refused: CSRF token missing or wrong",
                 request.method, path, principal.name,
             )  # fmt: skip
+            if wants_html(request):  # a stale form in a browser: say what to do
+                return error_page(request, 403, text_key="error.csrf.text")
             return _json_error("请刷新页面后重试 / CSRF token missing or wrong", 403)
         if path == "/metrics" and not principal.is_admin:
             return _json_error("无权操作 / not allowed: metrics are for admins", 403)

@@ -269,6 +269,7 @@ _ZH: dict[str, str] = {
     "error.503.title": "系统正忙",
     "error.503.text": "现在看的人太多了，请稍后再试。",
     "error.home": "回到首页",
+    "error.csrf.text": "这个页面已经过期（可能在别处重新登录过）。请刷新页面后再操作一次。",
     "footer.note": "画面和状态每分钟自动更新",
     # --- operator pages: grid tree, grid, camera, live view, map (bridge/web/pages*.py)
     "tree.title": "网格总览",
@@ -489,9 +490,11 @@ _EN: dict[str, str] = {
     "time.minutes_ago": "{n} min ago",
     "time.hours_ago": "{n} h ago",
     "time.days_ago": "{n} days ago",
+    "time.days_ago.one": "1 day ago",
     "time.minutes": "{n} min",
     "time.hours": "{n} h",
     "time.days": "{n} days",
+    "time.days.one": "1 day",
     "time.today": "today {hm}",
     "time.yesterday": "yesterday {hm}",
     "time.tomorrow": "tomorrow {hm}",
@@ -510,6 +513,8 @@ _EN: dict[str, str] = {
     "error.503.title": "The system is busy",
     "error.503.text": "Too many people are watching right now; try again in a while.",
     "error.home": "Back to the start page",
+    "error.csrf.text": "This page has expired (perhaps you signed in again elsewhere). "
+    "Reload the page and try once more.",
     "footer.note": "Pictures and states update every minute",
     # --- operator pages: grid tree, grid, camera, live view, map (bridge/web/pages*.py)
     "tree.title": "Grid overview",
@@ -638,7 +643,10 @@ class Texts:
         return f"（{text}）" if self.lang == "zh" else f"({text})"
 
     def __call__(self, key: str, **values: object) -> str:
-        text = self._table[key]
+        """The text of ``key`` with ``values`` filled in; ``key.one`` when it exists and
+        ``n`` is 1 (English: "1 day ago", not "1 days ago")."""
+        text = self._table.get(f"{key}.one", "") if values.get("n") == 1 else ""
+        text = text or self._table[key]
         return text.format(**values) if values else text
 
     def has(self, key: str) -> bool:

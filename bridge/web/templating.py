@@ -176,8 +176,13 @@ def wants_html(request: web.Request) -> bool:
 _ERROR_STATUSES: Final = frozenset({400, 401, 403, 404, 500, 503})
 
 
-def error_page(request: web.Request, status: int, *, now: datetime | None = None) -> web.Response:
+def error_page(
+    request: web.Request, status: int, *, now: datetime | None = None, text_key: str = ""
+) -> web.Response:
     """A friendly page for an error status (400, 401, 403, 404, 500, 503; others are shown
-    as the nearest: 4xx as 400, 5xx as 500).  It never shows a traceback or the reason."""
+    as the nearest: 4xx as 400, 5xx as 500).  It never shows a traceback or the reason;
+    ``text_key`` (a strings key) replaces the status's plain words when there is a better
+    one (a stale form: 请刷新页面后重试)."""
     shown = status if status in _ERROR_STATUSES else (500 if status >= 500 else 400)
-    return render(request, "error.html", status=status, now=now, code=shown)
+    text = text_key or f"error.{shown}.text"
+    return render(request, "error.html", status=status, now=now, code=shown, text_key=text)

@@ -17,10 +17,23 @@ NOW = datetime(2026, 11, 27, 6, 30, tzinfo=UTC)  # 14:30 in China
 
 
 def test_every_chinese_key_has_an_english_one_and_back() -> None:
-    zh, en = set(STRINGS["zh"]), set(STRINGS["en"])
+    # A language's own singular (``key.one``, English) needs only its base key elsewhere.
+    zh, en = ({k for k in STRINGS[lang] if not k.endswith(".one")} for lang in ("zh", "en"))
     assert zh - en == set(), "keys without English"
     assert en - zh == set(), "keys without Chinese"
+    assert all(k.removesuffix(".one") in table for table in STRINGS.values() for k in table)
     assert all(text.strip() for table in STRINGS.values() for text in table.values())
+
+
+def test_english_says_one_day_not_one_days() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from bridge.web.i18n import Texts
+
+    now = datetime(2026, 11, 27, 6, 0, tzinfo=UTC)
+    texts = Texts("en", now=now)
+    assert texts.ago(now - timedelta(days=1, hours=2)) == "1 day ago"
+    assert texts.ago(now - timedelta(days=3)) == "3 days ago"
 
 
 def test_placeholders_are_the_same_in_both_languages() -> None:

@@ -204,7 +204,15 @@ async def test_a_step_without_the_csrf_token_is_refused(site: Site) -> None:
         for form in ({"step": "accepted"}, {"step": "accepted", "csrf_token": "forged"}):
             status, _, body = await step(s, url, form)
             assert status == 403
-            assert "CSRF" in body
+            assert "CSRF" in body  # a script's post: JSON
+        # A browser's post of a stale form: a page that says what to do.
+        token_less = {"step": "accepted", "csrf_token": "stale"}
+        async with s.post(url, data=token_less, headers={"Accept": "text/html"}) as r:
+            assert r.status == 403
+            assert r.content_type == "text/html"
+            html = await r.text()
+            assert "请刷新页面后再操作一次" in html
+            assert problems(html) == []
     assert site.order(order_id).state is Step.OPEN
 
 
