@@ -237,7 +237,12 @@ class Daemon:
                     self._web_context(hub), middlewares=[auth.middleware],
                     features=[auth.feature, *self._web_features(hub)],
                 )  # fmt: skip
-                await stack.enter_async_context(server)
+                await hub.start()  # a hub not started refuses every viewer ("stopping")
+                try:
+                    await stack.enter_async_context(server)
+                except BaseException:
+                    await hub.aclose()
+                    raise
                 # Closed before the server stops: open MJPEG answers end at once instead
                 # of holding the server's shutdown for its whole timeout.
                 stack.push_async_callback(hub.aclose)

@@ -86,7 +86,10 @@ async def demo(args: argparse.Namespace, _: Settings) -> int:
 
     if args.cameras is not None and not 1 <= args.cameras <= 20000:
         raise UserError("--cameras must be between 1 and 20000")
-    return await run_demo(args.cameras, args.keep)
+    host, sep, port = args.http.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UserError("--http must be HOST:PORT, e.g. 127.0.0.1:8080")
+    return await run_demo(args.cameras, args.keep, http=args.http, browser=not args.no_browser)
 
 
 async def simulate(args: argparse.Namespace, _: Settings) -> int:

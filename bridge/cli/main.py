@@ -189,6 +189,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--cameras", type=int, help="N generated cameras instead of the sample district's list"
     )
     p.add_argument("--keep", type=Path, help="directory for the demo's data (default: temporary)")
+    p.add_argument(
+        "--http",
+        default="127.0.0.1:8080",
+        metavar="HOST:PORT",
+        help="the web page's address (default 127.0.0.1:8080; a free port when it is taken)",
+    )
+    p.add_argument(
+        "--no-browser",
+        action="store_true",
+        help="do not open the web page in a browser (it opens only on a desktop anyway)",
+    )
     p.set_defaults(handler=commands.demo, needs_settings=False)
 
     p = sub.add_parser(

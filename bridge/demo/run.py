@@ -3,7 +3,10 @@
 The sample district's grid map and camera list (or N cameras generated inside its grid
 cells), served by the simulator on 127.20.x.y loopback addresses with a handful of faults, an
 embedded MQTT broker, SQLite in a temporary directory, and the daemon checking and
-publishing.  Ctrl-C ends all of it.
+publishing, with the web page on http://127.0.0.1:8080/ (or a free port) and an ``admin``
+login.  The banner prints the page's address and login first; on a desktop the page opens
+in the browser (`open_browser`: never on a server without a display, never a text-mode
+browser, not with ``--no-browser``).  Ctrl-C ends all of it.
 """
 
 from __future__ import annotations
@@ -12,11 +15,13 @@ import asyncio
 import csv
 import io
 import logging
+import math
 import os
 import random
 import socket
 import sys
 import tempfile
+import webbrowser
 from pathlib import Path
 
 from bridge.app import Daemon, install_signal_handlers
@@ -47,8 +52,11 @@ DEMO_FAULTS = (
     "black", "frozen", "blur", "occluded", "no_signal", "color_cast",
 )  # fmt: skip
 # Every camera's picture within three minutes (the daemon's default is 15); the simulator
-# renders each street once, then ~8 ms a second per camera looked at.
+# renders each street once, then ~8 ms a second per camera looked at.  A look takes at least
+# frames.frozen_gap_s (2 s) for its two pictures, so the default 4 looks at once get through
+# 2 cameras a second — 10 minutes for the sample district: the demo looks at more at once.
 DEMO_FRAMES_INTERVAL_S = 180.0
+LOOK_S = 2.5  # one look: two pictures frozen_gap_s apart, and their diagnosis
 DEMO_DEBOUNCE_S = 60.0
 DEMO_HTTP = "127.0.0.1:8080"
 FAULT_SHARE = 0.03
@@ -109,27 +117,64 @@ def demo_http(wanted: str = DEMO_HTTP) -> str:
             return f"{host}:{probe.getsockname()[1]}"
 
 
-def demo_settings(workdir: Path, http: str = DEMO_HTTP) -> Settings:
+def demo_settings(workdir: Path, http: str = DEMO_HTTP, cameras: int = 1200) -> Settings:
+    # Enough looks at once to see every camera within the interval (4 to 64).
+    looks = min(64, max(4, math.ceil(cameras * LOOK_S / DEMO_FRAMES_INTERVAL_S)))
     return Settings(
         store=StoreSettings(data_dir=workdir / "data"),
         mqtt=MqttSettings(url=""),
         probe=ProbeSettings(interval_s=DEMO_INTERVAL_S, timeout_s=2.0),
-        frames=FrameSettings(interval_s=DEMO_FRAMES_INTERVAL_S),
+        frames=FrameSettings(interval_s=DEMO_FRAMES_INTERVAL_S, concurrency=looks),
         # Orders sooner than in a district (180 s), so a demo shows them within minutes.
         workorders=WorkOrderSettings(debounce_s=DEMO_DEBOUNCE_S),
         http=HttpSettings(listen=demo_http(http)),
     )
 
 
-async def run_demo(cameras: int | None, keep: Path | None = None) -> int:
-    """Run the demo until Ctrl-C; returns the exit code."""
+def open_browser(url: str) -> bool:
+    """Open ``url`` in the desktop's web browser, in the background; False when not opened.
+
+    Only where a person sits at a screen: on Linux and BSD a graphical display must be
+    there ($DISPLAY or $WAYLAND_DISPLAY) — a server reached over SSH gets the address in
+    the banner instead.  Text-mode browsers (lynx, w3m, elinks, which Python's `webbrowser`
+    falls back to) would take over the terminal the banner is printed in: never those."""
+    if os.name == "posix" and sys.platform != "darwin":
+        if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            return False
+    try:
+        browser = webbrowser.get()
+    except webbrowser.Error:
+        return False
+    if isinstance(browser, webbrowser.GenericBrowser) and not isinstance(
+        browser, webbrowser.BackgroundBrowser
+    ):
+        return False  # a console browser, run in the foreground
+    if isinstance(browser, webbrowser.UnixBrowser) and not browser.background:
+        return False  # elinks and the like
+    try:
+        return bool(browser.open(url, new=2))
+    except (OSError, webbrowser.Error) as exc:
+        log.info("could not open the web page in a browser: %s", exc)
+        return False
+
+
+async def run_demo(
+    cameras: int | None,
+    keep: Path | None = None,
+    *,
+    http: str = DEMO_HTTP,
+    browser: bool = True,
+) -> int:
+    """Run the demo until Ctrl-C; returns the exit code.  ``http``: the web page's address
+    (another free port when it is taken); ``browser``: open the page on a desktop."""
     workdir = keep or Path(tempfile.mkdtemp(prefix="gridbridge-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
     root = os.geteuid() == 0 if hasattr(os, "geteuid") else False
     rtsp_port, onvif_port = (554, 80) if root else (HIGH_RTSP_PORT, HIGH_ONVIF_PORT)
     inventory = workdir / "cameras.csv"
-    inventory.write_text(_rows(cameras, rtsp_port, onvif_port), encoding="utf-8")
-    settings = demo_settings(workdir)
+    rows = _rows(cameras, rtsp_port, onvif_port)
+    inventory.write_text(rows, encoding="utf-8")
+    settings = demo_settings(workdir, http, cameras=rows.count("\n") - 1)
     async with build_store(settings) as store:
         await load_grid(store, settings, DISTRICT / "grid.geojson")
         report = await import_inventory(store, settings, inventory)
@@ -165,9 +210,10 @@ async def run_demo(cameras: int | None, keep: Path | None = None) -> int:
             ready.cancel()
             await task  # raises the start-up error
             return 1
+        page = f"http://{settings.http.listen}/"
         _banner(
             settings, daemon.broker_url or "", workdir, report.imported, len(faults),
-            request_topic, password=password,
+            request_topic, password=password, opened=browser and open_browser(page),
         )  # fmt: skip
         await task
     finally:
@@ -184,6 +230,7 @@ def _banner(
     request_topic: str,
     *,
     password: str,
+    opened: bool = False,
 ) -> None:
     host_port = url.split("://", 1)[-1]
     host, _, port = host_port.rpartition(":")
@@ -192,7 +239,8 @@ def _banner(
         f"""
 gridbridge demo is running — Ctrl-C ends it.
 
-  web page    http://{settings.http.listen}/   登录: {ADMIN} / {password}
+  web page    http://{settings.http.listen}/{"   (opened in your browser)" if opened else ""}
+              登录: {ADMIN} / {password}
   cameras     {cameras} simulated cameras of the sample district (127.20.x.y), {faults} with faults
   checks      every {settings.probe.interval_s:.0f} s per camera (RTSP DESCRIBE + ONVIF)
   pictures    every {settings.frames.interval_s:.0f} s per camera (snapshot + diagnosis), kept in
