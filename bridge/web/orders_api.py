@@ -150,19 +150,43 @@ def _text(body: dict[str, Any], key: str, *, required: bool) -> str:
     return value.strip()
 
 
+# The step in the address (POST /api/workorders/{id}/{step}): the crew commands' words
+# and the step codes both name it.
+STEP_WORDS = {
+    "accept": Step.ACCEPTED, "accepted": Step.ACCEPTED,
+    "on-site": Step.ON_SITE, "on_site": Step.ON_SITE,
+    "repaired": Step.REPAIRED, "close": Step.CLOSED, "closed": Step.CLOSED,
+}  # fmt: skip
+
+
 @routes.post("/api/workorders/{order_id}/steps")
 async def take_step(request: web.Request) -> web.Response:
+    """The step named in the JSON body: ``{"step": …, "actor": …, "note": …}``."""
+    return await _step(request, None)
+
+
+@routes.post(
+    "/api/workorders/{order_id}/{step:accept|accepted|on-site|on_site|repaired|close|closed}"
+)
+async def take_named_step(request: web.Request) -> web.Response:
+    """The step named in the address; the body (optional) holds ``actor`` and ``note``."""
+    return await _step(request, STEP_WORDS[request.match_info["step"]])
+
+
+async def _step(request: web.Request, named: Step | None) -> web.Response:
     principal = principal_of(request)
     if not principal.may_act_on_orders:
         deny("work-order steps are for crews and admins")
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        _fail(web.HTTPBadRequest, "the body must be a JSON object")
+    body: object = {}
+    if named is None or request.can_read_body:
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            _fail(web.HTTPBadRequest, "the body must be a JSON object")
     if not isinstance(body, dict):
         _fail(web.HTTPBadRequest, "the body must be a JSON object")
     try:
-        step: Step | None = Step(str(body.get("step")))
+        step: Step | None = named or Step(str(body.get("step")))
     except ValueError:
         step = None
     if step is None or step not in CREW_STEPS:

@@ -193,6 +193,29 @@ async def test_the_actor_is_the_signed_in_user_unless_named(world: World) -> Non
     ]  # fmt: skip
 
 
+async def test_the_step_may_be_named_in_the_address(world: World) -> None:
+    # POST /api/workorders/{id}/{step} (issue 7): the crew commands' words or the codes,
+    # with or without a body.
+    base, crew = f"{world.base}/{world.order_a}", who("crew", GRID_A)
+    async with aiohttp.ClientSession() as s:
+        async with s.post(f"{base}/accept", headers=crew) as r:
+            assert r.status == 200
+            assert (await r.json())["state"] == "accepted"
+        async with s.post(f"{base}/on-site", json={"note": "到了"}, headers=crew) as r:
+            assert r.status == 200
+        async with s.post(f"{base}/verified", headers=crew) as r:
+            assert r.status in (404, 405)  # not a crew's step: no such address
+        async with s.post(f"{base}/accept", headers=crew) as r:
+            assert r.status == 409  # on site already: refused with the reason
+            assert "/" in (await r.json())["error"]
+        async with s.post(f"{base}/repaired", headers=who("operator", GRID_A)) as r:
+            assert r.status == 403
+        async with s.post(f"{base}/close", json={}, headers=who("admin")) as r:
+            assert r.status == 400  # closing by hand needs a note
+    history = await world.desk.history(world.order_a)
+    assert [(e.step, e.note) for e in history][1:] == [("accepted", ""), ("on_site", "到了")]
+
+
 async def test_scoped_orders(world: World) -> None:
     base = world.base
     async with aiohttp.ClientSession() as s:
