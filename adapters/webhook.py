@@ -53,6 +53,7 @@ __all__ = [
     "dingtalk_signed_url",
     "json_signature_headers",
     "post_json",
+    "scrub_url",
 ]
 
 Platform = Literal["json", "wecom", "dingtalk"]
@@ -307,7 +308,7 @@ def _check_robot(platform: Platform, data: bytes, truncated: bool, url: str) -> 
         )
     if errcode == 0:
         return
-    text = _scrub(_short(str(errmsg)), url)
+    text = scrub_url(_short(str(errmsg)), url)
     raise DeliveryError(
         f"{name} errcode {errcode}: {text}" if text else f"{name} errcode {errcode}",
         code="robot",
@@ -325,7 +326,7 @@ def _short(text: str) -> str:
     return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 1] + "…"
 
 
-def _scrub(text: str, url: str) -> str:
+def scrub_url(text: str, url: str) -> str:
     """``text`` with every secret-looking part of ``url`` masked: a receiver may echo the
     URL, and robot keys/tokens are its query values (or, for some, its path)."""
     target = URL(url, encoded=True)
@@ -338,7 +339,7 @@ def _scrub(text: str, url: str) -> str:
 
 
 def _scrubbed(exc: DeliveryError, url: str) -> DeliveryError:
-    message = _scrub(str(exc), url)
+    message = scrub_url(str(exc), url)
     if message == str(exc):
         return exc
     return DeliveryError(

@@ -38,6 +38,7 @@ from adapters.webhook import (
     dingtalk_signed_url,
     json_signature_headers,
     post_json,
+    scrub_url,
 )
 from bridge.workorders.webhook_format import TargetKind
 
@@ -341,4 +342,7 @@ def _scrubbed(exc: BaseException, target: WebhookTarget) -> str:
     for secret in (target.url, target.secret):
         if secret:
             text = text.replace(secret, "***")
+    # The key alone (a library may quote the URL re-encoded, or only its query).
+    with contextlib.suppress(ValueError, TypeError):  # an unparsable URL: nothing more
+        text = scrub_url(text, target.url)
     return text

@@ -369,7 +369,8 @@ async def test_nothing_secret_is_logged(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     base = await serve(wecom_robot(93000, "bad key {key}"))
-    await failure(session, f"{base}/send?key={KEY}", platform="wecom")
+    echoed = await failure(session, f"{base}/send?key={KEY}", platform="wecom")
+    assert "bad key ***" in str(echoed)  # the robot did quote the key: it was masked
     ding = await serve(dingtalk_robot(SECRET))
     url = dingtalk_signed_url(f"{ding}/send?access_token={TOKEN}", "wrong", 1)
     await failure(session, url, platform="dingtalk")

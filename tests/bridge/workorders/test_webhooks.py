@@ -620,3 +620,12 @@ def test_an_unexpected_error_is_logged_without_the_url_or_secret() -> None:
     assert KEY not in text
     assert SECRET not in text
     assert text.startswith("ValueError: bad URL ***")
+
+
+def test_an_unexpected_error_quoting_only_the_key_is_scrubbed() -> None:
+    from bridge.webhook_sender import _scrubbed
+
+    target = WebhookTarget("crew", "wecom", f"https://qyapi.example/cgi-bin/webhook/send?key={KEY}")
+    text = _scrubbed(ValueError(f"bad query key={KEY}"), target)
+    assert KEY not in text
+    assert text == "ValueError: bad query ***"
