@@ -15,6 +15,7 @@ import contextlib
 import json
 import os
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
@@ -48,7 +49,7 @@ async def crew_step(args: argparse.Namespace, settings: Settings) -> int:
     if step is Step.CLOSED and not (args.note or "").strip():
         raise UserError("closing by hand needs --note saying why (手工结案须填写原因)")
     base = api_base(settings)
-    url = f"{base}/api/workorders/{args.order_id}/steps"
+    url = f"{base}/api/workorders/{quote(args.order_id, safe='')}/steps"  # one path segment
     body = {"step": step.value, "actor": args.actor, "note": args.note or ""}
     token, source = api_token(args, settings)
     headers = {"Authorization": f"Bearer {token}"}

@@ -297,7 +297,8 @@ def write_xlsx(path: Path, rows: Sequence[Sequence[Any]]) -> None:
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     widths = [output.width(h) for h in EXPORT_HEADERS]
-    for row in rows:
+    # Cells are reached by number: sheet.max_row and sheet[n] scan every cell written so far.
+    for row_no, row in enumerate(rows, start=2):
         values: list[Any] = []
         for i, value in enumerate(row):
             if isinstance(value, datetime):
@@ -309,7 +310,8 @@ def write_xlsx(path: Path, rows: Sequence[Sequence[Any]]) -> None:
                 widths[i] = max(widths[i], output.width(value))
             values.append(value)
         sheet.append(values)
-        for cell in sheet[sheet.max_row]:
+        for col in range(1, len(values) + 1):
+            cell = sheet.cell(row=row_no, column=col)
             if isinstance(cell.value, datetime):
                 cell.number_format = "yyyy-mm-dd hh:mm"
             elif cell.data_type == "f":

@@ -78,7 +78,7 @@ class OrderBook:
         return self._ledger.all()
 
     def open_orders(self) -> list[Order]:
-        return [o for o in self._ledger.all() if o.is_open]
+        return self._ledger.open_orders()
 
     def order_of(self, camera_id: str) -> Order | None:
         """The open order covering the camera (its own or a parent), if any."""

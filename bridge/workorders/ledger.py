@@ -48,6 +48,12 @@ class Ledger:
         """Every order, oldest first."""
         return sorted(self._orders.values(), key=lambda o: (o.opened_at, o.id))
 
+    def open_orders(self) -> list[Order]:
+        """The open orders, oldest first.  Filtered before sorting: closed orders pile up
+        here for months and the engine asks for the open ones at every tick."""
+        opened = (o for o in self._orders.values() if o.is_open)
+        return sorted(opened, key=lambda o: (o.opened_at, o.id))
+
     def covering(self, camera_id: str) -> str | None:
         """The id of the open order covering the camera (its own or a parent)."""
         return self._cover.get(camera_id)
