@@ -28,17 +28,24 @@ from bridge.cli.commands import UserError
 from bridge.cli.workorders import write_atomically
 from bridge.model import Level
 from bridge.reports.compute import Report, online_rate_report
-from bridge.reports.export import HEADERS, LEVEL_ZH, csv_bytes, report_json, table_rows, xlsx_bytes
+from bridge.reports.export import (
+    HEADERS,
+    LEVEL_ZH,
+    PER_ZH,
+    csv_bytes,
+    report_json,
+    table_rows,
+    xlsx_bytes,
+)
 from bridge.reports.online_rate import PeriodError, period
 from bridge.settings import Settings
 from bridge.store import StoreError
 from bridge.store.common import utcnow
-from bridge.workorders.webhook_format import CHINA_TZ
+from bridge.workorders.views import china
 
 __all__ = ["online_rate_command", "register"]
 
 FORMATS = ("table", "json", "csv", "xlsx")
-PER_ZH = {"day": "按日", "month": "按月", "total": "全时段"}
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -83,7 +90,7 @@ def _day(text: str, option: str) -> date:
 def title(report: Report) -> str:
     """One line saying what the table shows."""
     p = report.period
-    until = p.end.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")
+    until = china(p.end)
     metric = "在线率" if report.metric == "online" else "完好率"
     return (
         f"在线率/完好率 {p.first} 至 {p.last}（北京时间，截至 {until}）"

@@ -23,6 +23,7 @@ from health.verdict import FAULT_LABELS_ZH, FAULT_ORDER
 __all__ = [
     "HEADERS",
     "LEVEL_ZH",
+    "PER_ZH",
     "SCHEMA",
     "csv_bytes",
     "percent",

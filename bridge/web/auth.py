@@ -279,7 +279,9 @@ class Auth:
             return again(texts["expired"], 403)
         wait_s = self.limiter.wait_s(username, address)
         if wait_s > 0:
-            log.debug("login of %r from %s refused: locked %.0f s more", username, address, wait_s)
+            log.debug(
+                "login of %r from %s refused: locked %.0f s more", username[:64], address, wait_s
+            )
             minutes = self.limiter.wait_minutes(username, address)
             page = again(texts["locked"].format(minutes=minutes), 429)
             page.headers["Retry-After"] = str(int(wait_s) + 1)

@@ -49,8 +49,7 @@ from bridge.web.templating import error_page, render
 from bridge.workorder_desk import WorkOrderDesk
 from bridge.workorders.model import SYSTEM_ACTOR, Order, Step
 from bridge.workorders.steps import CREW_NEXT, StepError
-from bridge.workorders.views import is_overdue
-from bridge.workorders.webhook_format import CHINA_TZ
+from bridge.workorders.views import china, is_overdue
 
 __all__ = [
     "CLOSED_DAYS",
@@ -317,7 +316,7 @@ def _china_time(match: re.Match[str]) -> str:
         at = datetime.fromisoformat(match.group(0).replace("Z", "+00:00"))
     except ValueError:
         return match.group(0)
-    return at.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")
+    return china(at)
 
 
 def said(text: str, lang: str) -> str:

@@ -159,15 +159,6 @@ def _default_by(scope: Level | None) -> str:
     return (below[0] if below else scope).value
 
 
-def _date(text: str) -> date | None:
-    if len(text) != len("YYYY-MM-DD"):  # fromisoformat takes 20261101 and 2026-W44-1 too
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        return None
-
-
 def read_choice(
     query: Mapping[str, str], scope: Level | None, today: date
 ) -> tuple[Choice, tuple[date, date] | None, str | None]:
@@ -184,7 +175,7 @@ def read_choice(
     from_text = query.get("from", "").strip()[:32] or today.replace(day=1).isoformat()
     to_text = query.get("to", "").strip()[:32] or today.isoformat()
     choice = Choice(by, from_text, to_text, per, metric, levels)
-    first, last = _date(from_text), _date(to_text)
+    first, last = reports_api.parse_day(from_text), reports_api.parse_day(to_text)
     if first is None or last is None:
         return choice, None, "report.bad_date"
     if last < first:

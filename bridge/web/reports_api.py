@@ -25,7 +25,7 @@ import asyncio
 import json
 from collections.abc import Sequence
 from datetime import date
-from typing import Any, NoReturn, cast
+from typing import NoReturn, cast
 
 from aiohttp import web
 
@@ -41,7 +41,7 @@ from bridge.web.app_context import context_of
 from bridge.web.context import deny, principal_of
 from bridge.web.principal import Principal, Role
 
-__all__ = ["MAX_DAYS", "WAIT_S", "feature", "routes"]
+__all__ = ["MAX_DAYS", "WAIT_S", "feature", "parse_day", "routes"]
 
 WAIT_S = 30.0
 DEFAULT_BARS = 30
@@ -87,13 +87,21 @@ def _choice(request: web.Request, key: str, choices: Sequence[str], default: str
     return raw
 
 
+def parse_day(text: str) -> date | None:
+    """``YYYY-MM-DD`` as a date; None for anything else."""
+    if len(text) != len("YYYY-MM-DD"):  # fromisoformat takes 20261101 and 2026-W44-1 too
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
 def _date(request: web.Request, key: str) -> date:
     raw = request.query.get(key, "")
-    try:
-        if len(raw) == len("YYYY-MM-DD"):  # fromisoformat takes 20261101 and 2026-W44-1 too
-            return date.fromisoformat(raw)
-    except ValueError:
-        pass
+    day = parse_day(raw)
+    if day is not None:
+        return day
     shown = repr(raw[:32]) if raw else "missing"
     _bad(f"日期错误 / {key}: {shown}; a date YYYY-MM-DD (China time)")
 
@@ -183,12 +191,12 @@ async def online_rate(request: web.Request) -> web.Response:
     if fmt == "xlsx":
         body = await asyncio.to_thread(xlsx_bytes, report)
         return _download(report, body, "xlsx", XLSX)
-    data: dict[str, Any] = report_json(report)
-    return web.json_response(
-        data,
-        dumps=lambda v: json.dumps(v, ensure_ascii=False),
-        headers={"Cache-Control": NO_STORE},
-    )
+    text = await asyncio.to_thread(_json_text, report)  # as large as the CSV: off the loop
+    return web.json_response(text=text, headers={"Cache-Control": NO_STORE})
+
+
+def _json_text(report: Report) -> str:
+    return json.dumps(report_json(report), ensure_ascii=False)
 
 
 def chart_title(report: Report) -> str:
