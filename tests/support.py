@@ -85,7 +85,7 @@ class MosquittoProcess:
         if self.running:
             return
         for _ in range(5):  # a free port can be taken between probing and binding
-            port = self.port or _free_port()
+            port = self.port or free_port()
             config = self._write_config(port)
             log_file = os.open(
                 self.directory / "mosquitto.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND
@@ -133,7 +133,7 @@ class MosquittoProcess:
             await asyncio.wait_for(process.wait(), 5.0)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])

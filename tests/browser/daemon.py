@@ -161,7 +161,7 @@ def wait_for(condition: Callable[[], object], timeout_s: float, what: str) -> No
 # --- the daemon ----------------------------------------------------------------------------
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -217,7 +217,7 @@ def _site(workdir: Path) -> tuple[Site, Settings]:
         frames=FrameSettings(interval_s=10, frozen_gap_s=1.1, confirm_s=1, timeout_s=8),
         # Orders after 2 s of a fault; 修复 is verified well before verify_timeout_s.
         workorders=WorkOrderSettings(debounce_s=2, verify_timeout_s=120),
-        http=HttpSettings(listen=f"127.0.0.1:{_free_port()}"),
+        http=HttpSettings(listen=f"127.0.0.1:{free_port()}"),
     )
     site = Site(
         url=f"http://{settings.http.listen}",

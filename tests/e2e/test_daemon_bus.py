@@ -42,13 +42,14 @@ class Seen:
     qos: int
 
 
-def inventory(path: Path) -> list[list[str]]:
-    """The first N good sample cameras, moved to 127.43.0.x and high ports."""
+def inventory(path: Path, count: int = N) -> list[list[str]]:
+    """The first ``count`` (at most N) good sample cameras, moved to 127.43.0.x and high
+    ports, written to ``path``."""
     with (DISTRICT / "cameras.csv").open(encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.reader(fh))
     header, body = rows[0], rows[1:]
     col = {name: i for i, name in enumerate(header)}
-    chosen = [r for r in body if EXPECTED["grid_of_camera"].get(r[col["设备编码"]])][:N]
+    chosen = [r for r in body if EXPECTED["grid_of_camera"].get(r[col["设备编码"]])][:count]
     for n, row in enumerate(chosen):
         host = f"127.43.0.{n + 1}"
         row[col["IP地址"]], row[col["RTSP端口"]], row[col["ONVIF端口"]] = host, "18554", "18080"
@@ -78,6 +79,27 @@ async def until(condition, timeout_s: float) -> float:  # type: ignore[no-untype
             raise AssertionError(f"not reached within {timeout_s} s")
         await asyncio.sleep(0.05)
     return time.monotonic() - started
+
+
+@contextlib.asynccontextmanager
+async def running(  # type: ignore[no-untyped-def]
+    settings: Settings, seen: dict[str, Seen], raw: list[bytes], url: str
+):
+    """The daemon of ``settings`` running (ready), with every bus message of ``url`` collected
+    into ``seen`` and ``raw``; stopped cleanly on the way out."""
+    stop = asyncio.Event()
+    daemon = Daemon(settings)
+    run = asyncio.create_task(daemon.run(stop))
+    listen = asyncio.create_task(collect(url, seen, raw))
+    try:
+        await asyncio.wait_for(daemon.ready.wait(), 20)
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(run, 30)
+        listen.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listen
 
 
 def statuses(seen: dict[str, Seen]) -> dict[str, tuple[str, dict]]:  # type: ignore[type-arg]

@@ -9,13 +9,8 @@ fresh picture) and closes the order — not self-recovered, with before and afte
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import csv
-import socket
 from pathlib import Path
 
-from bridge.app import Daemon
 from bridge.bootstrap import build_store
 from bridge.cli.crew import crew_step
 from bridge.importer import import_inventory, load_grid
@@ -29,15 +24,9 @@ from bridge.settings import (
     WorkOrderSettings,
 )
 from bridge.simulator import Simulator, load_inventory
-from tests.e2e.test_daemon_bus import DISTRICT, Seen, collect, inventory, until
+from tests.e2e.test_daemon_bus import DISTRICT, Seen, inventory, running, until
 from tests.e2e.test_daemon_workorders import orders_seen
-from tests.support import MosquittoProcess
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support import MosquittoProcess, free_port
 
 
 def step(action: str, order_id: str, note: str = "") -> argparse.Namespace:
@@ -47,10 +36,7 @@ def step(action: str, order_id: str, note: str = "") -> argparse.Namespace:
 async def test_a_crew_walks_an_order_to_a_verified_close(
     tmp_path: Path, broker: MosquittoProcess
 ) -> None:
-    rows = inventory(tmp_path / "cameras.csv")[:3]
-    header = next(csv.reader((DISTRICT / "cameras.csv").open(encoding="utf-8-sig")))
-    with (tmp_path / "cameras.csv").open("w", encoding="utf-8", newline="") as fh:
-        csv.writer(fh).writerows([header, *rows])
+    rows = inventory(tmp_path / "cameras.csv", 3)
     cam = rows[0][0]
     settings = Settings(
         store=StoreSettings(data_dir=tmp_path / "data"),
@@ -65,52 +51,43 @@ async def test_a_crew_walks_an_order_to_a_verified_close(
         await import_inventory(store, settings, tmp_path / "cameras.csv")
     seen: dict[str, Seen] = {}
     raw: list[bytes] = []
-    stop = asyncio.Event()
-    async with Simulator(load_inventory(tmp_path / "cameras.csv")) as sim:
-        daemon = Daemon(settings)
-        run = asyncio.create_task(daemon.run(stop))
-        listen = asyncio.create_task(collect(broker.url, seen, raw))
-        try:
-            await asyncio.wait_for(daemon.ready.wait(), 20)
-            # The crew commands sign in with the daemon's local token (docs/auth.md).
-            assert (tmp_path / "data" / "cli.token").stat().st_mode & 0o777 == 0o600
-            await until((tmp_path / "data" / "snapshots" / cam / "latest.jpg").exists, 20)
-            sim.set_faults({cam: "down"})
-            await until(lambda: len(orders_seen(raw)) == 1, 30)
-            [order_id] = orders_seen(raw)
+    async with (
+        Simulator(load_inventory(tmp_path / "cameras.csv")) as sim,
+        running(settings, seen, raw, broker.url),
+    ):
+        # The crew commands sign in with the daemon's local token (docs/auth.md).
+        assert (tmp_path / "data" / "cli.token").stat().st_mode & 0o777 == 0o600
+        await until((tmp_path / "data" / "snapshots" / cam / "latest.jpg").exists, 20)
+        sim.set_faults({cam: "down"})
+        await until(lambda: len(orders_seen(raw)) == 1, 30)
+        [order_id] = orders_seen(raw)
 
-            def state() -> str:
-                return str(orders_seen(raw)[order_id][-1]["order"]["state"])
+        def state() -> str:
+            return str(orders_seen(raw)[order_id][-1]["order"]["state"])
 
-            assert await crew_step(step("accept", order_id), settings) == 0
-            assert await crew_step(step("on-site", order_id, "交换机断电"), settings) == 0
-            await until(lambda: state() == "on_site", 10)  # the bus may lag the answer
-            # 修复 while the camera is still down: back to 到场 after verify_timeout_s.
-            assert await crew_step(step("repaired", order_id, "重启了"), settings) == 0
-            await until(lambda: state() == "repaired", 10)
-            await until(lambda: state() == "on_site", 20)
-            back = orders_seen(raw)[order_id][-1]["order"]["steps"][-1]
-            assert (back["step"], back["actor"]) == ("on_site", "system")
-            assert "退回到场" in back["note"]
-            assert cam in back["note"]
-            sim.clear_faults()
-            await sim.settle()
-            assert await crew_step(step("repaired", order_id, "更换电源"), settings) == 0
-            await until(lambda: state() == "closed", 60)
-            final = orders_seen(raw)[order_id][-1]["order"]
-            assert final["self_recovered"] is False
-            assert final["before_evidence"]
-            assert final["after_evidence"]
-            steps = [(s["step"], s["actor"]) for s in final["steps"]]
-            assert steps == [
-                ("open", "system"), ("accepted", "张师傅"), ("on_site", "张师傅"),
-                ("repaired", "张师傅"), ("on_site", "system"),
-                ("repaired", "张师傅"), ("verified", "system"), ("closed", "system"),
-            ]  # fmt: skip
-        finally:
-            stop.set()
-            await asyncio.wait_for(run, 30)
-            listen.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listen
+        assert await crew_step(step("accept", order_id), settings) == 0
+        assert await crew_step(step("on-site", order_id, "交换机断电"), settings) == 0
+        await until(lambda: state() == "on_site", 10)  # the bus may lag the answer
+        # 修复 while the camera is still down: back to 到场 after verify_timeout_s.
+        assert await crew_step(step("repaired", order_id, "重启了"), settings) == 0
+        await until(lambda: state() == "repaired", 10)
+        await until(lambda: state() == "on_site", 20)
+        back = orders_seen(raw)[order_id][-1]["order"]["steps"][-1]
+        assert (back["step"], back["actor"]) == ("on_site", "system")
+        assert "退回到场" in back["note"]
+        assert cam in back["note"]
+        sim.clear_faults()
+        await sim.settle()
+        assert await crew_step(step("repaired", order_id, "更换电源"), settings) == 0
+        await until(lambda: state() == "closed", 60)
+        final = orders_seen(raw)[order_id][-1]["order"]
+        assert final["self_recovered"] is False
+        assert final["before_evidence"]
+        assert final["after_evidence"]
+        steps = [(s["step"], s["actor"]) for s in final["steps"]]
+        assert steps == [
+            ("open", "system"), ("accepted", "张师傅"), ("on_site", "张师傅"),
+            ("repaired", "张师傅"), ("on_site", "system"),
+            ("repaired", "张师傅"), ("verified", "system"), ("closed", "system"),
+        ]  # fmt: skip
     assert not (tmp_path / "data" / "cli.token").exists()  # removed at a clean stop

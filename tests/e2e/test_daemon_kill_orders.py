@@ -55,7 +55,7 @@ async def test_sigkill_while_opening_orders_duplicates_and_loses_none(tmp_path: 
         f'[store]\ndata_dir = "{tmp_path / "data"}"\n[mqtt]\nurl = "{broker.url}"\nroot = "gb"\n'
         "[probe]\ninterval_s = 1\ntimeout_s = 0.5\noffline_after = 2\nonline_after = 1\n"
         "max_backoff_s = 1\n[frames]\nenabled = false\n[workorders]\ndebounce_s = 2\n"
-        f'[http]\nlisten = "127.0.0.1:{_free_port()}"\n',
+        f'[http]\nlisten = "127.0.0.1:{free_port()}"\n',
         encoding="utf-8",
     )
     settings = load_settings(config, env={})
@@ -110,7 +110,7 @@ async def test_sigkill_while_opening_orders_duplicates_and_loses_none(tmp_path: 
         assert versions[order_id] == got[-1]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])

@@ -9,12 +9,10 @@ come back.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import csv
 import json
 from pathlib import Path
 
-from bridge.app import Daemon
 from bridge.bootstrap import build_store
 from bridge.importer import import_inventory, load_grid
 from bridge.settings import (
@@ -26,7 +24,7 @@ from bridge.settings import (
     WorkOrderSettings,
 )
 from bridge.simulator import Simulator, load_inventory
-from tests.e2e.test_daemon_bus import DISTRICT, Seen, collect, inventory, statuses, until
+from tests.e2e.test_daemon_bus import DISTRICT, Seen, inventory, running, statuses, until
 from tests.e2e.test_daemon_workorders import orders_seen
 from tests.support import MosquittoProcess
 
@@ -57,23 +55,6 @@ def settings_for(tmp_path: Path, url: str, *, mass_min_cameras: int) -> Settings
             debounce_s=4, mass_min_cameras=mass_min_cameras, group_window_s=30
         ),
     )
-
-
-@contextlib.asynccontextmanager
-async def running(settings: Settings, seen: dict[str, Seen], raw: list[bytes], url: str):  # type: ignore[no-untyped-def]
-    stop = asyncio.Event()
-    daemon = Daemon(settings)
-    run = asyncio.create_task(daemon.run(stop))
-    listen = asyncio.create_task(collect(url, seen, raw))
-    try:
-        await asyncio.wait_for(daemon.ready.wait(), 20)
-        yield
-    finally:
-        stop.set()
-        await asyncio.wait_for(run, 30)
-        listen.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await listen
 
 
 async def prepare(tmp_path: Path, settings: Settings) -> None:

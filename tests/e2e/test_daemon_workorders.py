@@ -10,16 +10,13 @@ the fresh one as evidence; the webhook receives every event of it, in order, onc
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import csv
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
 
-from bridge.app import Daemon
 from bridge.bootstrap import build_store
 from bridge.importer import import_inventory, load_grid
 from bridge.settings import (
@@ -32,7 +29,7 @@ from bridge.settings import (
     WorkOrderSettings,
 )
 from bridge.simulator import Simulator, load_inventory
-from tests.e2e.test_daemon_bus import DISTRICT, Seen, collect, inventory, until
+from tests.e2e.test_daemon_bus import DISTRICT, Seen, inventory, running, until
 from tests.support import MosquittoProcess
 
 HOOK_TOKEN = "secret-robot-key-0042"
@@ -78,10 +75,7 @@ def orders_seen(raw: list[bytes]) -> dict[str, list[dict]]:  # type: ignore[type
 async def test_a_camera_down_gets_one_order_closed_when_it_recovers(
     tmp_path: Path, broker: MosquittoProcess
 ) -> None:
-    rows = inventory(tmp_path / "cameras.csv")[:N]
-    header = next(csv.reader((DISTRICT / "cameras.csv").open(encoding="utf-8-sig")))
-    with (tmp_path / "cameras.csv").open("w", encoding="utf-8", newline="") as fh:
-        csv.writer(fh).writerows([header, *rows])
+    rows = inventory(tmp_path / "cameras.csv", N)
     ids = [r[0] for r in rows]
     hooks = contextlib.AsyncExitStack()
     hook_url, posted = await hooks.enter_async_context(receiver())
@@ -102,55 +96,43 @@ async def test_a_camera_down_gets_one_order_closed_when_it_recovers(
     raw: list[bytes] = []
     events: list[dict] = []  # type: ignore[type-arg]
 
-    async def record(url: str) -> None:
-        await collect(url, seen, raw)
-
-    stop = asyncio.Event()
     cam = ids[0]
-    async with Simulator(load_inventory(tmp_path / "cameras.csv")) as sim:
-        daemon = Daemon(settings)
-        run = asyncio.create_task(daemon.run(stop))
-        listen = asyncio.create_task(record(broker.url))
-        try:
-            await asyncio.wait_for(daemon.ready.wait(), 20)
-            # Its picture was looked at before the fault: that is the before-evidence.
-            snapshots = tmp_path / "data" / "snapshots" / cam / "latest.jpg"
-            await until(snapshots.exists, 20)
-            sim.set_faults({cam: "down"})
-            await until(lambda: len(orders_seen(raw)) == 1, 30)
-            [(order_id, bodies)] = orders_seen(raw).items()
-            opened = bodies[0]
-            assert opened["event"] == "opened"
-            assert opened["order"]["camera_ids"] == [cam]
-            assert opened["order"]["kind"] == "network"
-            assert opened["step_zh"] == "派单"
-            topic = next(t for t in seen if t.endswith(f"/{order_id}"))
-            assert topic.startswith("gb/workorders/419901")
-            assert (seen[topic].retain, seen[topic].qos) == (False, 1)
-            sim.clear_faults()
-            await sim.settle()
-            await until(
-                lambda: any(
-                    b["order"]["state"] == "closed" for b in orders_seen(raw).get(order_id, [])
-                ),
-                60,
-            )
-            closed = next(b for b in orders_seen(raw)[order_id] if b["order"]["state"] == "closed")
-            assert closed["order"]["self_recovered"] is True
-            assert closed["order"]["before_evidence"]
-            assert closed["order"]["after_evidence"]
-            assert closed["order"]["before_evidence"] != closed["order"]["after_evidence"]
-            for evidence in (closed["order"]["before_evidence"], closed["order"]["after_evidence"]):
-                assert (tmp_path / "data" / "snapshots" / evidence).exists()
-            events = orders_seen(raw)[order_id]
-            # The webhook gets the same events (the sender may lag the bus a little).
-            await until(lambda: len(posted) >= len(events), 20)
-        finally:
-            stop.set()
-            await asyncio.wait_for(run, 30)
-            listen.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listen
+    async with (
+        Simulator(load_inventory(tmp_path / "cameras.csv")) as sim,
+        running(settings, seen, raw, broker.url),
+    ):
+        # Its picture was looked at before the fault: that is the before-evidence.
+        snapshots = tmp_path / "data" / "snapshots" / cam / "latest.jpg"
+        await until(snapshots.exists, 20)
+        sim.set_faults({cam: "down"})
+        await until(lambda: len(orders_seen(raw)) == 1, 30)
+        [(order_id, bodies)] = orders_seen(raw).items()
+        opened = bodies[0]
+        assert opened["event"] == "opened"
+        assert opened["order"]["camera_ids"] == [cam]
+        assert opened["order"]["kind"] == "network"
+        assert opened["step_zh"] == "派单"
+        topic = next(t for t in seen if t.endswith(f"/{order_id}"))
+        assert topic.startswith("gb/workorders/419901")
+        assert (seen[topic].retain, seen[topic].qos) == (False, 1)
+        sim.clear_faults()
+        await sim.settle()
+        await until(
+            lambda: any(
+                b["order"]["state"] == "closed" for b in orders_seen(raw).get(order_id, [])
+            ),
+            60,
+        )
+        closed = next(b for b in orders_seen(raw)[order_id] if b["order"]["state"] == "closed")
+        assert closed["order"]["self_recovered"] is True
+        assert closed["order"]["before_evidence"]
+        assert closed["order"]["after_evidence"]
+        assert closed["order"]["before_evidence"] != closed["order"]["after_evidence"]
+        for evidence in (closed["order"]["before_evidence"], closed["order"]["after_evidence"]):
+            assert (tmp_path / "data" / "snapshots" / evidence).exists()
+        events = orders_seen(raw)[order_id]
+        # The webhook gets the same events (the sender may lag the bus a little).
+        await until(lambda: len(posted) >= len(events), 20)
     steps = [b["step"] for b in events if b["event"] == "step"]
     assert steps[-2:] == ["verified", "closed"]
     await hooks.aclose()

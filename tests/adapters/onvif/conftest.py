@@ -381,7 +381,7 @@ class Ipycam:
         )
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -400,8 +400,8 @@ def ipycam(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ipycam]:
         peer_missing("ipycam is not installed in .venv-peers: run scripts/peers-venv")
     peer = Ipycam(
         host="127.0.0.1",
-        onvif_port=_free_port(),
-        rtsp_port=_free_port(),
+        onvif_port=free_port(),
+        rtsp_port=free_port(),
         username="admin",
         password="ipy-" + secrets.token_hex(4),
         serial="GB-IPYCAM-7",

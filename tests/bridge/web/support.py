@@ -53,6 +53,16 @@ def who(role: str, scope: str | None = None) -> dict[str, str]:
     return {HEADER: f"{role}:{scope}" if scope else role}
 
 
+class Clock:
+    """A fake clock for `WebContext.now`: starts at ``T0``; a test moves ``now``."""
+
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 

@@ -10,11 +10,10 @@ import base64
 import hashlib
 import logging
 import re
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,24 +40,10 @@ from bridge.web.cli_token import cli_token_file, cli_token_path, read_cli_token
 from bridge.web.context import principal_of
 from bridge.web.directory import CameraDirectory
 from bridge.web.server import WebServer
+from tests.bridge.web.support import T0, Clock, free_port
 
-T0 = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
 PASSWORD = "门卫室-Pass#2026"
 HOUR = 3600
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 # --- what handlers written by others stand for ---------------------------------------------

@@ -8,9 +8,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -54,28 +53,13 @@ from bridge.webhook_sender import RetryRules, WebhookSender
 from bridge.workorder_desk import WorkOrderDesk
 from bridge.workorders.model import Step
 from health.verdict import CameraHealth
-from tests.bridge.web.support import header_login, who
+from tests.bridge.web.support import T0, Clock, free_port, header_login, who
 
 CAMS = [f"419901000113260000{i:02d}" for i in range(1, 6)]
-T0 = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
 KEY = "693a91f6-7aac-4bc4-97a0-0ec2b1fa5aaa"  # a robot key, in the URL's query
 SECRET = "hmac-key-of-the-json-receiver-0123456789"
 LOGIN = who("admin")
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @contextlib.asynccontextmanager

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
@@ -33,6 +33,8 @@ from health.verdict import CameraHealth
 from tests.bridge.web.support import (
     GRID_A,
     GRID_B,
+    T0,
+    Clock,
     District,
     free_port,
     header_login,
@@ -40,17 +42,8 @@ from tests.bridge.web.support import (
     who,
 )
 
-T0 = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
 CREW = Principal("crew-user", Role.CREW)
 TOKEN = "gbt_" + "a" * 52  # what the crew commands send; the test login ignores it
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @dataclass
