@@ -28,6 +28,7 @@ from typing import Any
 from bridge.bootstrap import build_store
 from bridge.cli import output
 from bridge.cli.commands import UserError
+from bridge.excel_text import excel_text
 from bridge.grid import GridIndex
 from bridge.secretbox import SecretError
 from bridge.settings import Settings
@@ -64,7 +65,6 @@ _EVENT_ZH = {
     "faults_changed": "故障变化",
 }
 _DONE_STEPS = (Step.ACCEPTED, Step.ON_SITE, Step.REPAIRED, Step.VERIFIED)
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 # --- reading ---------------------------------------------------------------------------
@@ -264,15 +264,8 @@ def _csv_cell(value: Any) -> str:
         return "是" if value else "否"
     if isinstance(value, datetime):
         return value.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S")
-    text = str(value)
-    if text.startswith(_FORMULA_START):
-        # A name or note from the inventory must not run as a formula when Excel opens it.
-        return "'" + text
-    if text.isdigit() and len(text) > 15:
-        # Excel reads a 20-digit camera ID as a number and keeps 15 digits; a trailing tab
-        # makes it text (the usual remedy for ID numbers in Chinese CSV exports).
-        return text + "\t"
-    return text
+    # Names and notes from the inventory; 20-digit camera IDs (Excel keeps 15 digits).
+    return excel_text(str(value), digits_over=15)
 
 
 def write_csv(path: Path, rows: Sequence[Sequence[Any]]) -> None:

@@ -14,6 +14,7 @@ import io
 from typing import Any
 
 from bridge.cli.output import width
+from bridge.excel_text import excel_text
 from bridge.reports.areas import ReportRow
 from bridge.reports.compute import Report
 from bridge.reports.online_rate import NOT_INTACT_FAULTS
@@ -61,7 +62,6 @@ DEFINITIONS = [
     ("多网格", "关联多个网格的摄像机在每个网格各计一次；上级区域与合计中只计一次。"),
     ("未关联网格", "未关联任何网格的摄像机单列一行“未关联网格”。"),
 ]
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _iso(row: ReportRow) -> dict[str, Any]:
@@ -164,13 +164,9 @@ def table_rows(report: Report) -> list[list[str]]:
 
 
 def _safe(text: str) -> str:
-    if text.startswith(_FORMULA_START):
-        return "'" + text  # a name from the grid file must not run as a formula in Excel
-    if text.isdigit() and len(text) > 11:
-        # Excel shows a 12- to 15-digit code (village, grid) as 4.19901E+11 and keeps 15
-        # digits of longer ones; a trailing tab keeps it text.
-        return text + "\t"
-    return text
+    # Names from the grid file; 12- to 15-digit village and grid codes (Excel shows them
+    # as 4.19901E+11).
+    return excel_text(text, digits_over=11)
 
 
 def csv_bytes(report: Report) -> bytes:

@@ -80,17 +80,12 @@ DEFINITIONS_EN: Final = (
 
 routes = web.RouteTableDef()
 
-# The API's scoping rule and gate: the page and the API agree on who sees which area, and
-# compute one report at a time between them.
-_GATE = reports_api._GATE
-_visible = reports_api._visible
-
 
 def feature(app: web.Application) -> None:
     """Add the reports page (a `bridge.web.server.Feature`); shares the API's gate when
     the API is there, else has its own."""
-    if _GATE not in app:
-        app[_GATE] = asyncio.Semaphore(1)
+    if reports_api.REPORT_GATE not in app:  # shared with the API: one report at a time
+        app[reports_api.REPORT_GATE] = asyncio.Semaphore(1)
     app.add_routes(routes)
 
 
@@ -195,7 +190,7 @@ async def _compute(
     request: web.Request, choice: Choice, first: date, last: date, now: datetime
 ) -> Report:
     ctx = context_of(request)
-    gate = request.app[_GATE]
+    gate = request.app[reports_api.REPORT_GATE]
     try:
         async with asyncio.timeout(reports_api.WAIT_S):
             await gate.acquire()
@@ -210,7 +205,7 @@ async def _compute(
             per=cast(Per, choice.per),
             metric=cast(Metric, choice.rank),
             now=now,
-            visible=_visible(principal_of(request)),
+            visible=reports_api.visible_areas(principal_of(request)),
         )
     finally:
         gate.release()

@@ -41,7 +41,7 @@ from bridge.web.app_context import context_of
 from bridge.web.context import deny, principal_of
 from bridge.web.principal import Principal, Role
 
-__all__ = ["MAX_DAYS", "WAIT_S", "feature", "parse_day", "routes"]
+__all__ = ["MAX_DAYS", "REPORT_GATE", "WAIT_S", "feature", "parse_day", "routes", "visible_areas"]
 
 WAIT_S = 30.0
 DEFAULT_BARS = 30
@@ -59,12 +59,14 @@ READERS = (Role.ADMIN, Role.OPERATOR)
 
 routes = web.RouteTableDef()
 
-_GATE = web.AppKey("gridbridge.reports.gate", asyncio.Semaphore)
+# One report computed at a time, by the API and the page together.
+REPORT_GATE = web.AppKey("gridbridge.reports.gate", asyncio.Semaphore)
 
 
 def feature(app: web.Application) -> None:
     """Add the report routes (and their one-at-a-time gate) to the application."""
-    app[_GATE] = asyncio.Semaphore(1)
+    if REPORT_GATE not in app:  # the reports page may have made it already
+        app[REPORT_GATE] = asyncio.Semaphore(1)
     app.add_routes(routes)
 
 
@@ -106,7 +108,7 @@ def _date(request: web.Request, key: str) -> date:
     _bad(f"日期错误 / {key}: {shown}; a date YYYY-MM-DD (China time)")
 
 
-def _visible(principal: Principal) -> Visible | None:
+def visible_areas(principal: Principal) -> Visible | None:
     """Which areas ``principal`` may see (None: all)."""
     if principal.is_admin:
         return None
@@ -138,7 +140,7 @@ async def _report(request: web.Request, *, per: Per | None = None) -> Report:
         period(first, last, now)  # told at once, not after waiting for another report
     except PeriodError as exc:
         _bad(f"日期错误 / from {first} to {last}: {exc}")
-    gate = request.app[_GATE]
+    gate = request.app[REPORT_GATE]
     try:
         async with asyncio.timeout(WAIT_S):
             await gate.acquire()
@@ -157,7 +159,7 @@ async def _report(request: web.Request, *, per: Per | None = None) -> Report:
             per=per,
             metric=metric,
             now=now,
-            visible=_visible(principal),
+            visible=visible_areas(principal),
         )
     except StoreError:
         _fail(web.HTTPServiceUnavailable, "数据库不可用 / the store is unavailable")

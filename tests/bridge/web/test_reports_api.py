@@ -237,7 +237,7 @@ async def test_one_report_at_a_time(
 ) -> None:
     application, get = app
     monkeypatch.setattr(reports_api, "WAIT_S", 0.2)
-    gate = application[reports_api._GATE]
+    gate = application[reports_api.REPORT_GATE]
     await gate.acquire()  # a report being computed
     try:
         status, headers, body = await get(URL, "admin", by="grid", **DAY)
