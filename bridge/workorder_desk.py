@@ -148,6 +148,7 @@ class WorkOrderDesk:
         self._hooks = [(h.name, h.kind, frozenset(h.events)) for h in settings.workorders.webhooks]
         self.on_webhooks: Callable[[], None] = lambda: None  # the sender's notify
         self._events: list[OrderEvent] = []
+        self._writing: list[OrderEvent] = []  # taken by the flush in progress
         self._alarms: list[Alarm] = []
         self._asked: dict[str, float] = {}
         self._checks_asked: dict[str, float] = {}
@@ -229,8 +230,24 @@ class WorkOrderDesk:
         return order
 
     async def history(self, order_id: str) -> list[StoredEvent]:
-        """The recorded events of an order, in order."""
-        return await self._store.order_events(order_id)
+        """The events of an order, in order: the recorded ones and those the book has
+        decided but the desk has not written yet (up to a tick behind), so the history
+        never lags the order's state that a page shows beside it."""
+        before = self._pending(order_id)
+        stored = await self._store.order_events(order_id)
+        # An event in neither read was committed during the store read: it is in `before`.
+        seen = {e.seq for e in stored}
+        extra = {e.seq: e for e in [*before, *self._pending(order_id)] if e.seq not in seen}
+        return stored + [extra[seq] for seq in sorted(extra)]
+
+    def _pending(self, order_id: str) -> list[StoredEvent]:
+        return [
+            StoredEvent(
+                e.seq, e.at, e.kind.value, e.step.value if e.step else None, e.actor, e.note
+            )
+            for e in (*self._writing, *self._events)
+            if e.order_id == order_id
+        ]
 
     async def evidence_path(self, order_id: str, which: Which) -> Path | None:
         """The file of the order's before or after picture: the kept one, else (not kept
@@ -278,34 +295,41 @@ class WorkOrderDesk:
         """Write the pending events (with episodes and bus messages) in one transaction."""
         async with self._write:
             events, self._events = self._events, []
-            alarms, self._alarms = self._alarms, []
-            if not events and not alarms:
-                return
-            try:  # before the events go out with links to the pictures
-                await self._pin(events)
-            except BaseException:  # cancelled: the events wait for the last flush
-                self._events[:0] = events
-                self._alarms[:0] = alarms
-                raise
-            messages = [self._message(e) for e in events] + [self._alarm_message(a) for a in alarms]
-            hooks = [item for e in events for item in self._webhooks(e)]
-            # Only the episodes of the cameras these events concern: every camera the book
-            # has seen (20,000 in a district) rewritten at each flush would be the daemon's
-            # heaviest write; the others are rebuilt from the camera states at a restart.
-            touched = {c for e in events for c in e.order.camera_ids}
-            for order_id in {e.order_id for e in events}:
-                if (order := self.book.order(order_id)) is None or not order.is_open:
-                    self._pinned.pop(order_id, None)
+            self._writing = events
             try:
-                await self._store.record_order_events(
-                    events, self.book.episodes(touched), messages, webhooks=hooks
-                )
-            except Exception:
-                # Keep them for the next try: an order must not be lost (issue 6).
-                self._events[:0] = events
-                self._alarms[:0] = alarms
-                log.exception("could not record %d work-order events; will retry", len(events))
-                return
+                await self._flush(events)
+            finally:
+                self._writing = []
+
+    async def _flush(self, events: list[OrderEvent]) -> None:
+        alarms, self._alarms = self._alarms, []
+        if not events and not alarms:
+            return
+        try:  # before the events go out with links to the pictures
+            await self._pin(events)
+        except BaseException:  # cancelled: the events wait for the last flush
+            self._events[:0] = events
+            self._alarms[:0] = alarms
+            raise
+        messages = [self._message(e) for e in events] + [self._alarm_message(a) for a in alarms]
+        hooks = [item for e in events for item in self._webhooks(e)]
+        # Only the episodes of the cameras these events concern: every camera the book
+        # has seen (20,000 in a district) rewritten at each flush would be the daemon's
+        # heaviest write; the others are rebuilt from the camera states at a restart.
+        touched = {c for e in events for c in e.order.camera_ids}
+        for order_id in {e.order_id for e in events}:
+            if (order := self.book.order(order_id)) is None or not order.is_open:
+                self._pinned.pop(order_id, None)
+        try:
+            await self._store.record_order_events(
+                events, self.book.episodes(touched), messages, webhooks=hooks
+            )
+        except Exception:
+            # Keep them for the next try: an order must not be lost (issue 6).
+            self._events[:0] = events
+            self._alarms[:0] = alarms
+            log.exception("could not record %d work-order events; will retry", len(events))
+            return
         for event in events:
             self._log(event)
         self._on_written()

@@ -5,6 +5,7 @@ history's retention, and the webhooks link to them."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import shutil
@@ -27,6 +28,7 @@ from bridge.settings import (
 )
 from bridge.snapshots import SnapshotStore
 from bridge.store import Store, sqlite_url
+from bridge.store.workorders import StoredEvent
 from bridge.tracker import Transition
 from bridge.workorder_desk import WorkOrderDesk
 from bridge.workorders.model import Step
@@ -195,3 +197,44 @@ async def test_a_failing_pin_never_holds_up_the_order(
     await desk.act(order.id, Step.ACCEPTED, actor="张师傅", note="")
     assert order.before_evidence is not None
     assert world.evidence.get(order.id, "before", order.before_evidence) is not None
+
+
+async def test_the_history_never_lags_the_order_it_is_shown_beside(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The order page shows the book's state and the history side by side: events the desk
+    has decided but not yet written (up to a tick), or is writing right now, are in it."""
+    desk = world.desk
+    await world.look(0, b"b")
+    await world.turn(1, CameraState.OFFLINE)
+    await world.tick(5)
+    [order] = desk.book.orders()
+    await world.turn(30, CameraState.ONLINE)
+    desk.on_checked(CAM, CameraState.ONLINE, T0 + timedelta(minutes=31))
+    desk.on_checked(CAM, CameraState.ONLINE, T0 + timedelta(minutes=32))
+    await world.look(33, b"a")  # verified and closed in the book; not written yet
+
+    def steps(events: list[StoredEvent]) -> list[tuple[int, str | None]]:
+        return [(e.seq, e.step) for e in events]
+
+    wanted = [(1, "open"), (2, "verified"), (3, "closed")]
+    assert steps(await world.store.order_events(order.id)) == [(1, "open")]
+    assert steps(await desk.history(order.id)) == wanted
+
+    # While the flush is writing them (its transaction held open here), still there.
+    record = world.store.record_order_events
+    writing, release = asyncio.Event(), asyncio.Event()
+
+    async def held(*args: object, **kwargs: object) -> object:
+        writing.set()
+        await release.wait()
+        return await record(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(world.store, "record_order_events", held)
+    flush = asyncio.create_task(desk.flush())
+    await writing.wait()
+    assert steps(await desk.history(order.id)) == wanted
+    release.set()
+    await flush
+    assert steps(await world.store.order_events(order.id)) == wanted
+    assert steps(await desk.history(order.id)) == wanted  # once each
