@@ -13,6 +13,7 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import make_url
@@ -84,3 +85,27 @@ async def store(store_url: str, secret_box: SecretBox) -> AsyncIterator[Store]:
     """A started `Store` on an empty, migrated database (SQLite and PostgreSQL)."""
     async with Store(store_url, secret_box) as started:
         yield started
+
+
+SLOW_FIRST = ("tests/e2e/", "tests/browser/")
+"""The daemon-level tests (tens of seconds each) run first: in parallel, the short ones
+then fill both workers to the end instead of one worker finishing a long test alone."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: not item.nodeid.startswith(SLOW_FIRST))  # stable
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """In parallel (pytest-xdist, ``scripts/test``): each test on its own, except the
+    real-browser tests, which share one daemon (`tests/browser`'s ``site``, package scope)
+    and so run on one worker, not each worker starting a daemon of its own.  (xdist's own
+    ``--dist loadgroup`` marks no longer reach it under pytest 9.2, whose node ids are
+    read-only.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Scheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "tests/browser/" if nodeid.startswith("tests/browser/") else nodeid
+
+    return Scheduling(config, log)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import itertools
 import os
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
@@ -20,6 +22,35 @@ def peer_missing(reason: str) -> NoReturn:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{reason} (CI=true: tests needing a real peer fail instead of skipping)")
     pytest.skip(reason)
+
+
+# --- loopback addresses of their own per test worker ---------------------------------------
+# The suite runs in parallel (pytest-xdist, scripts/test).  The simulated cameras listen on
+# fixed high ports of their own 127.x.y.z addresses, so tests running at the same time on two
+# workers must never use the same address: each worker has its own third octets.
+
+
+def worker() -> tuple[int, int]:
+    """This pytest-xdist worker's index and the number of workers; ``(0, 1)`` when the
+    tests run in one process."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    return int(name.removeprefix("gw") or 0), max(count, 1)
+
+
+WORKER = worker()[0]
+"""This worker's index: the third octet of the addresses a test with fixed addresses uses
+(``127.43.{WORKER}.n``)."""
+
+
+def worker_octets(start: int) -> Iterator[int]:
+    """Endless third octets (1…250) that no other worker hands out: this worker's share of
+    1…250, cycling, beginning ``start`` places in (a fresh octet per test; a slow close of
+    one test's sockets never meets the next test)."""
+    index, count = worker()
+    share = max(250 // count, 1)
+    first = index * share % 250 + 1
+    return (first + (start + i) % share for i in itertools.count())
 
 
 # --- a real Mosquitto on loopback (bus tests) ---------------------------------------------

@@ -45,7 +45,7 @@ one cap for both, with room for the JSON around the text."""
 _EVENT_ZH: Final = {  # "step" events take the label of their step (step_zh)
     "opened": "派单",
     "escalated": "超时升级",
-    "reopened": "复发",
+    "reopened": "返修",
     "cameras_added": "新增摄像机",
     "faults_changed": "故障变化",
 }

@@ -7,7 +7,6 @@ The simulator streams RTP/JPEG over RTSP, which OpenCV reads like a camera's str
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
 import socket
 import time
@@ -16,9 +15,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from bridge.simulator import AuthMode, SimCamera, Simulator, StreamLimits
+from tests.support import worker_octets
 
 PASSWORD = "Live#p@ss:1"  # the characters camera passwords really contain
-_octets = itertools.count((os.getpid() * 13) % 240 + 1)
+_octets = worker_octets(os.getpid() * 13)
 
 
 def free_port(host: str) -> int:
@@ -48,7 +48,7 @@ async def live_sim(
 ) -> AsyncIterator[LiveSim]:
     """``count`` Digest cameras streaming 1280x720 RTP/JPEG at ``fps`` (above the live
     view's 5, so its cap is what limits the rate); a session ends after ``max_session_s``."""
-    subnet = f"127.62.{next(_octets) % 250 + 1}"
+    subnet = f"127.62.{next(_octets)}"
     cameras = []
     for n in range(1, count + 1):
         host = f"{subnet}.{n}"

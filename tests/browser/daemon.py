@@ -1,6 +1,6 @@
 """The daemon the browser tests look at: the real `Daemon` with a real Mosquitto, the
 simulator serving 30 cameras of the sample district over two villages of 青石镇 (15 of 张湾村,
-15 of 何店村, on 127.46.0.x), the district's grid map, SQLite, and three users (an admin, an
+15 of 何店村, on 127.46.{WORKER}.x), the district's grid map, SQLite, and three users (an admin, an
 operator of grid A, a crew).
 
 Faults go through the simulator: in grid A one camera is down (for the whole session) and
@@ -45,7 +45,7 @@ from bridge.store.common import utcnow
 from bridge.users.model import Role, User
 from bridge.users.passwords import hash_password
 from bridge.web.cli_token import read_cli_token
-from tests.support import MosquittoProcess
+from tests.support import WORKER, MosquittoProcess
 
 __all__ = [
     "ADMIN",
@@ -71,7 +71,7 @@ TOWNSHIP = "419901003"  # 青石镇
 VILLAGE_A = "419901003008"  # 张湾村
 VILLAGE_B = "419901003004"  # 何店村
 PER_VILLAGE = 15
-SUBNET = "127.46.0"  # the cameras' addresses: no other test uses this range
+SUBNET = f"127.46.{WORKER}"  # the cameras' addresses: no other test uses this range
 RTSP_PORT, ONVIF_PORT = 18554, 18080
 
 ADMIN, OPERATOR, CREW = "admin", "wangge_a", "zhangshifu"

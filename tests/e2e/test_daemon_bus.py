@@ -22,11 +22,12 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from bridge.app import Daemon
 from bridge.bootstrap import build_store
+from bridge.bus.summaries import STATES
 from bridge.grid import GridIndex
 from bridge.importer import import_inventory, load_grid
 from bridge.settings import MqttSettings, ProbeSettings, Settings, StoreSettings
 from bridge.simulator import Simulator, load_inventory
-from tests.support import MosquittoProcess
+from tests.support import WORKER, MosquittoProcess
 
 DISTRICT = Path(__file__).resolve().parents[2] / "bridge" / "demo" / "district"
 EXPECTED = json.loads((DISTRICT / "expected.json").read_text(encoding="utf-8"))
@@ -43,7 +44,7 @@ class Seen:
 
 
 def inventory(path: Path, count: int = N) -> list[list[str]]:
-    """The first ``count`` (at most N) good sample cameras, moved to 127.43.0.x and high
+    """The first ``count`` (at most N) good sample cameras, moved to 127.43.{WORKER}.x and high
     ports, written to ``path``."""
     with (DISTRICT / "cameras.csv").open(encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.reader(fh))
@@ -51,7 +52,7 @@ def inventory(path: Path, count: int = N) -> list[list[str]]:
     col = {name: i for i, name in enumerate(header)}
     chosen = [r for r in body if EXPECTED["grid_of_camera"].get(r[col["设备编码"]])][:count]
     for n, row in enumerate(chosen):
-        host = f"127.43.0.{n + 1}"
+        host = f"127.43.{WORKER}.{n + 1}"
         row[col["IP地址"]], row[col["RTSP端口"]], row[col["ONVIF端口"]] = host, "18554", "18080"
         row[col["RTSP地址"]] = f"rtsp://{host}:18554/Streaming/Channels/101"
     with path.open("w", encoding="utf-8", newline="") as fh:
@@ -212,8 +213,22 @@ async def test_daemon_publishes_every_camera_and_follows_faults(
             for cam in refusing:
                 assert json.loads(seen[want_topic[cam]].payload)["faults"] == ["auth_failed"]
             assert seen["gb/bridge/state"].payload == b"online"
-            summaries = [t for t in seen if t.endswith("/summary")]
-            assert summaries
+            # And the grids' summaries, re-published after the statuses, count that view.
+            want_summary: dict[str, dict[str, int]] = {}
+            for cam in ids:
+                path = "/".join(index.ancestors(EXPECTED["grid_of_camera"][cam]))
+                counts = want_summary.setdefault(
+                    f"gb/grid/{path}/summary", dict.fromkeys(STATES, 0)
+                )
+                counts["degraded" if cam in refusing else "online"] += 1
+
+            def summaries_right() -> bool:
+                return all(
+                    t in seen and seen[t].payload and json.loads(seen[t].payload)["counts"] == c
+                    for t, c in want_summary.items()
+                )
+
+            await until(summaries_right, 20)
         finally:
             stop.set()
             await asyncio.wait_for(run, 30)

@@ -29,6 +29,7 @@ from bridge.simulator import Simulator
 from bridge.simulator.model import AuthMode, SimCamera
 from bridge.snapshots import SnapshotStore
 from bridge.store import Store, sqlite_url
+from tests.support import WORKER
 
 PASSWORD = "Frame#2026"
 AT = datetime(2026, 11, 27, 4, 0, tzinfo=UTC)
@@ -44,7 +45,7 @@ def sim_cameras() -> list[SimCamera]:
         SimCamera(
             id=f"4199010001132600{n:04d}",
             name=f"画面{n}",
-            host=f"127.43.0.{n + 1}",
+            host=f"127.43.{WORKER}.{n + 1}",
             rtsp_port=18554,
             onvif_port=18080,
             username="admin",

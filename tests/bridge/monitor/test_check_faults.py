@@ -22,6 +22,7 @@ from bridge.model import CameraRecord, Mapping
 from bridge.settings import ProbeSettings, Settings, StoreSettings
 from bridge.simulator import Simulator
 from bridge.simulator.model import AuthMode, SimCamera
+from tests.support import WORKER
 
 TIMEOUT_S = 0.6
 
@@ -30,7 +31,7 @@ def camera(n: int, auth: AuthMode = AuthMode.DIGEST_QOP) -> SimCamera:
     return SimCamera(
         id=f"41990100011326{n:06d}",
         name=f"校验{n}",
-        host=f"127.42.0.{n}",
+        host=f"127.42.{WORKER}.{n}",
         rtsp_port=18554,
         onvif_port=18080,
         username="admin",

@@ -23,6 +23,7 @@ from bridge.settings import ProbeSettings, Settings
 from bridge.simulator import Simulator
 from bridge.simulator.model import AuthMode, SimCamera
 from bridge.store import Store, sqlite_url
+from tests.support import WORKER
 
 N = 8
 PASSWORD = "Dh#2020pw"
@@ -33,7 +34,7 @@ def sim_cameras(base: int) -> list[SimCamera]:
         SimCamera(
             id=f"419901000113260{base + n:05d}",
             name=f"测试{n}",
-            host=f"127.41.{base % 200}.{n + 1}",
+            host=f"127.41.{WORKER}.{n + 1}",
             rtsp_port=18554,
             onvif_port=18080,
             username="admin",

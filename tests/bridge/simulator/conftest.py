@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import itertools
 import os
 import re
 from collections.abc import AsyncIterator, Callable
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from bridge.simulator import AuthMode, SimCamera, Simulator, serial_for
+from tests.support import worker_octets
 
 RTSP_PORT = 18554
 HTTP_PORT = 18080
@@ -26,7 +26,7 @@ HEADER = (
     "设备编码,设备名称,IP地址,RTSP端口,ONVIF端口,用户名,密码,RTSP地址,经度,纬度,坐标系,"
     "所属网格,重点部位,上级设备,安装地址,厂商,型号"
 )
-_octets = itertools.count((os.getpid() * 7) % 200 + 1)
+_octets = worker_octets(os.getpid() * 7)
 
 
 def camera_id(n: int) -> str:
@@ -37,7 +37,7 @@ def camera_id(n: int) -> str:
 @pytest.fixture
 def subnet() -> str:
     """A fresh '127.31.N' prefix for this test."""
-    return f"127.31.{next(_octets) % 250 + 1}"
+    return f"127.31.{next(_octets)}"
 
 
 @pytest.fixture

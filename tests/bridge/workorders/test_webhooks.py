@@ -106,6 +106,9 @@ def test_step_events_take_their_step_label_and_name_the_current_step() -> None:
     escalated = robot_text("wecom", {**step, "event": "escalated"}).split("\n")
     assert escalated[0].startswith("**【超时升级】")
     assert escalated[1].endswith("｜ 当前：接单")
+    # A reopened order says 返修, the word the crews' list, the page and the export use.
+    reopened = robot_text("wecom", {**EVENT, "event": "reopened"})
+    assert reopened.startswith("**【返修】")
 
 
 def test_people_cannot_inject_markup_or_lines() -> None:
