@@ -49,9 +49,10 @@ from bridge.model import CameraState
 from bridge.monitor import Monitor
 from bridge.observation import Observation
 from bridge.probes import real_probes
+from bridge.runs import ALIVE_EVERY_S
 from bridge.settings import Settings, WebhookSettings
 from bridge.snapshots import SnapshotStore
-from bridge.store import Store
+from bridge.store import Store, StoreError
 from bridge.store.webhooks import StoreWebhookQueue
 from bridge.tracker import Transition
 from bridge.web import (
@@ -145,6 +146,7 @@ class Daemon:
         self, stop: asyncio.Event, monitor: Monitor, publisher: Publisher, n: int
     ) -> None:
         async with asyncio.TaskGroup() as tasks:
+            run = tasks.create_task(self._record_run(), name="run-record")
             pub = tasks.create_task(publisher.run(), name="bus-publisher")
             mon = tasks.create_task(monitor.run(), name="monitor")
             watch = tasks.create_task(self._watch_inventory(), name="inventory-watch")
@@ -173,6 +175,7 @@ class Daemon:
             mon.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await mon  # writes pending transitions and their messages
+            run.cancel()  # the run ends with the monitoring
             if orders is not None:
                 orders.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -491,6 +494,32 @@ class Daemon:
             if self._desk is not None:
                 self._desk.set_fleet(views)
             log.info("inventory changed: %d cameras added, %d removed", added, removed)
+
+    async def _record_run(self) -> None:
+        """This run in the store (`bridge.runs`): started now, alive every minute, ended
+        when cancelled at an orderly stop.  The reports count no monitored time outside
+        the daemon's runs; a failed write is logged and tried again."""
+        assert self._store is not None
+        store = self._store
+        run_id: int | None = None
+        try:
+            while True:
+                try:
+                    if run_id is None:
+                        run_id = await store.start_run(datetime.now(UTC))
+                    else:
+                        await store.run_alive(run_id, datetime.now(UTC))
+                except StoreError as exc:
+                    log.warning("%s; will try again", exc)
+                except Exception:  # bookkeeping must not stop the daemon (STYLE 7)
+                    log.exception("could not record this run of the daemon; will try again")
+                await asyncio.sleep(ALIVE_EVERY_S)
+        finally:
+            if run_id is not None:
+                try:
+                    await store.end_run(run_id, datetime.now(UTC))
+                except Exception as exc:  # counted up to its last sign of life instead
+                    log.warning("the end of this run was not recorded: %s", exc)
 
     async def _watch_inventory(self) -> None:
         loop = asyncio.get_running_loop()

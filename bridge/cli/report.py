@@ -33,6 +33,7 @@ from bridge.reports.export import (
     LEVEL_ZH,
     PER_ZH,
     csv_bytes,
+    down_note,
     report_json,
     table_rows,
     xlsx_bytes,
@@ -143,4 +144,6 @@ async def online_rate_command(args: argparse.Namespace, settings: Settings) -> i
     sys.stdout.buffer.flush()
     if args.format == "table":
         sys.stderr.write(f"{len(report.rows)} row(s); {report.transitions} transition(s) read\n")
+    if note := down_note(report):
+        sys.stderr.write(f"注意：{note}\n")
     return 0

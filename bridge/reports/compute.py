@@ -23,7 +23,16 @@ from bridge.reports.areas import (
     overall_group,
     rank,
 )
-from bridge.reports.online_rate import CameraHistory, Metric, Per, Period, camera_days, period
+from bridge.reports.online_rate import (
+    CameraHistory,
+    Metric,
+    Per,
+    Period,
+    Watched,
+    camera_days,
+    period,
+)
+from bridge.runs import down_spans
 from bridge.store import Store
 from bridge.store.reports import ReportInventory
 
@@ -49,6 +58,8 @@ class Report:
     totals: tuple[ReportRow, ...]
     generated_at: datetime
     transitions: int  # transitions read from the log
+    # When the daemon was not running within the period (not monitored time), in order.
+    down: tuple[tuple[datetime, datetime], ...] = ()
 
 
 async def online_rate_report(
@@ -68,6 +79,7 @@ async def online_rate_report(
     that cannot be reported and `bridge.store.StoreError` when the store fails."""
     within = period(first, last, now)
     sums: list[Aggregator] = []
+    down: list[tuple[datetime, datetime]] = []
 
     def begin(inv: ReportInventory) -> Callable[[CameraHistory], None]:
         groups = group_cameras(inv.cells, inv.links, by)
@@ -81,9 +93,11 @@ async def online_rate_report(
         areas = Aggregator(groups, within, per)
         total = Aggregator(overall_group(groups, TOTAL), within, per)
         sums.extend((areas, total))
+        watched = Watched(inv.watched) if inv.watched is not None else None
+        down.extend(down_spans(inv.watched, within.start, within.end))
 
         def fold(history: CameraHistory) -> None:
-            days = camera_days(history, within)
+            days = camera_days(history, within, watched)
             areas.add(history.camera_id, days)
             total.add(history.camera_id, days)
 
@@ -92,4 +106,4 @@ async def online_rate_report(
     _, read = await store.report_data(within.start, within.end, begin)
     areas, total = sums
     rows = rank(areas.rows(), metric)
-    return Report(within, by, per, metric, tuple(rows), tuple(total.rows()), now, read)
+    return Report(within, by, per, metric, tuple(rows), tuple(total.rows()), now, read, tuple(down))

@@ -18,6 +18,7 @@ from bridge.excel_text import excel_text
 from bridge.reports.areas import ReportRow
 from bridge.reports.compute import Report
 from bridge.reports.online_rate import NOT_INTACT_FAULTS
+from bridge.workorders.views import china
 from bridge.workorders.webhook_format import CHINA_TZ
 from health.verdict import FAULT_LABELS_ZH, FAULT_ORDER
 
@@ -61,6 +62,7 @@ DEFINITIONS = [
     ("日期", "按北京时间（UTC+8）自然日、自然月统计；截止时间不晚于生成时间。"),
     ("多网格", "关联多个网格的摄像机在每个网格各计一次；上级区域与合计中只计一次。"),
     ("未关联网格", "未关联任何网格的摄像机单列一行“未关联网格”。"),
+    ("监测中断", "gridbridge 未运行（停机、重启、断电）的时段无人监测，不计入监测时长。"),
 ]
 
 
@@ -104,9 +106,22 @@ def report_json(report: Report) -> dict[str, Any]:
         "per": report.per,
         "metric": report.metric,
         "generated_at": report.generated_at.isoformat(),
+        # When gridbridge was not running: not monitored time (docs/reports.md).
+        "daemon_down": [{"from": b.isoformat(), "to": e.isoformat()} for b, e in report.down],
         "rows": [_iso(row) for row in report.rows],
         "totals": totals,
     }
+
+
+def down_note(report: Report, limit: int = 5) -> str:
+    """The spans in which gridbridge was not running, for people (China time; the first
+    ``limit``); ``""`` when it ran throughout."""
+    if not report.down:
+        return ""
+    hours = sum((e - b).total_seconds() for b, e in report.down) / 3600
+    shown = "、".join(f"{china(b)} 至 {china(e)}" for b, e in report.down[:limit])
+    more = f" 等 {len(report.down)} 段" if len(report.down) > limit else ""
+    return f"gridbridge 未运行 {hours:.2f} 小时（{shown}{more}），不计入监测时长"
 
 
 def percent(rate: float | None) -> str:
@@ -219,6 +234,7 @@ def xlsx_bytes(report: Report) -> bytes:
     notes.append(["统计层级", LEVEL_ZH[report.by.value]])
     notes.append(["时段", PER_ZH[report.per]])
     notes.append(["排名依据", "在线率" if report.metric == "online" else "完好率"])
+    notes.append(["监测中断", down_note(report, limit=50) or "无（gridbridge 全程运行）"])
     notes.append([])
     for term, meaning in DEFINITIONS:
         notes.append([term, meaning])

@@ -24,6 +24,7 @@ UTC.  Times are kept in whole microseconds (integers), so every sum is exact.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -43,6 +44,7 @@ __all__ = [
     "PeriodError",
     "StateChange",
     "Tally",
+    "Watched",
     "camera_days",
     "china_midnight",
     "classify",
@@ -235,9 +237,33 @@ def _add(days: dict[int, list[int]], begin: int, end: int, flags: _Flags) -> Non
         begin = stop
 
 
-def camera_days(history: CameraHistory, within: Period) -> dict[date, Tally]:
+class Watched:
+    """When the daemon was watching (`bridge.runs.watched_spans`), for `camera_days`: no
+    time outside counts as monitored."""
+
+    __slots__ = ("_begins", "_ends")
+
+    def __init__(self, spans: Sequence[tuple[datetime, datetime]]) -> None:
+        self._begins = [_us(b) for b, _ in spans]
+        self._ends = [_us(e) for _, e in spans]
+
+    def add(self, days: dict[int, list[int]], begin: int, end: int, flags: _Flags) -> None:
+        """`_add` of the parts of [begin, end) within the spans."""
+        if flags is None:
+            return
+        begins, ends = self._begins, self._ends
+        i = bisect_right(ends, begin)  # the first span that ends after ``begin``
+        while i < len(begins) and begins[i] < end:
+            _add(days, max(begin, begins[i]), min(end, ends[i]), flags)
+            i += 1
+
+
+def camera_days(
+    history: CameraHistory, within: Period, watched: Watched | None = None
+) -> dict[date, Tally]:
     """Monitored, 在线 and 完好 time of one camera per China-time day of ``within`` (days
-    without monitored time are absent).
+    without monitored time are absent); only within ``watched`` when given (the daemon's
+    runs: while it was stopped nobody watched).
 
     The camera is in its ``initial`` state from the period's start and changes state at each
     change; changes are taken in the order given (one dated before its predecessor counts
@@ -254,6 +280,7 @@ def camera_days(history: CameraHistory, within: Period) -> dict[date, Tally]:
     cursor = begin
     days: dict[int, list[int]] = {}
     known = _CLASSES
+    add = _add if watched is None else watched.add
     for change in history.changes:  # the hot loop of a report: kept plain
         at = (change.at - _EPOCH) // _ONE_US  # (a naive time raises TypeError here)
         if at < added:
@@ -261,10 +288,10 @@ def camera_days(history: CameraHistory, within: Period) -> dict[date, Tally]:
         if at >= end:
             break
         if at > cursor:
-            _add(days, cursor, at, flags)
+            add(days, cursor, at, flags)
             cursor = at
         key = (change.state, change.faults)
         flags = known[key] if key in known else _classify(change)
     if end > cursor:
-        _add(days, cursor, end, flags)
+        add(days, cursor, end, flags)
     return {_date(n): Tally(*cell) for n, cell in sorted(days.items())}

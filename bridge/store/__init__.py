@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
@@ -22,6 +23,7 @@ from bridge.model import CameraLink, CameraRecord, CameraState, CameraView, Grid
 from bridge.model import Mapping as CameraMapping
 from bridge.observation import OnboardResult
 from bridge.reports.online_rate import CameraHistory
+from bridge.runs import watched_spans
 from bridge.secretbox import SecretBox
 from bridge.store import (
     cameras,
@@ -35,6 +37,7 @@ from bridge.store import (
     workorders,
 )
 from bridge.store import reports as reports_store
+from bridge.store import runs as runs_store
 from bridge.store import users as users_store
 from bridge.store import webhooks as webhooks_store
 from bridge.store.cameras import ImportCounts
@@ -624,6 +627,21 @@ class Store:
         async with self._transaction("session not ended", write=True) as conn:
             return await users_store.end_session(conn, id_sha256)
 
+    # --- the daemon's runs (bridge.runs) -------------------------------------------------
+
+    async def start_run(self, at: datetime) -> int:
+        """Record a run of the daemon starting at ``at``; returns its id."""
+        async with self._transaction("run not recorded", write=True) as conn:
+            return await runs_store.start(conn, at)
+
+    async def run_alive(self, run_id: int, at: datetime) -> None:
+        async with self._transaction("run not marked alive", write=True) as conn:
+            await runs_store.alive(conn, run_id, at)
+
+    async def end_run(self, run_id: int, at: datetime) -> None:
+        async with self._transaction("run end not recorded", write=True) as conn:
+            await runs_store.end(conn, run_id, at)
+
     # --- reports (bridge.store.reports; docs/reports.md) ---------------------------------
 
     async def report_data(
@@ -634,14 +652,17 @@ class Store:
     ) -> tuple[ReportInventory, int]:
         """What the 在线率/完好率 report reads, in one transaction (so all of it agrees):
         the inventory (grid cells; every camera with its links and when it entered the
-        inventory) is given to ``begin``, which returns the consumer of the histories; then
-        each camera's last logged state before ``start`` and its transitions in [``start``,
-        ``end``) are handed to that consumer one camera at a time as the rows stream in
-        (cameras with neither are not).  Returns the inventory and how many transitions
-        were read.  Both callbacks run on the event loop (the consumer between fetches of
-        `bridge.store.reports.PARTITION_ROWS` rows): they should be quick."""
+        inventory; when the daemon was running) is given to ``begin``, which returns the
+        consumer of the histories; then each camera's last logged state before ``start``
+        and its transitions in [``start``, ``end``) are handed to that consumer one camera
+        at a time as the rows stream in (cameras with neither are not).  Returns the
+        inventory and how many transitions were read.  Both callbacks run on the event
+        loop (the consumer between fetches of `bridge.store.reports.PARTITION_ROWS` rows):
+        they should be quick."""
         async with self._transaction("report data not read") as conn:
             inv = await reports_store.inventory(conn)
+            runs, first_run = await runs_store.overlapping(conn, start, end)
+            inv = replace(inv, watched=watched_spans(runs, first_run, start, end))
             consume = begin(inv)
             read = await reports_store.histories(conn, inv.added_at, start, end, consume)
             return inv, read

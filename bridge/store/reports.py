@@ -31,11 +31,14 @@ PARTITION_ROWS = 5_000
 @dataclass(frozen=True, slots=True)
 class ReportInventory:
     """The grid map's cells (in file order) and every camera of the inventory: camera id →
-    the cell codes it is linked to, and → when it entered the inventory."""
+    the cell codes it is linked to, and → when it entered the inventory; and when, within
+    the period, the daemon was watching (`bridge.runs.watched_spans`; ``None``: no run
+    ever recorded, all of it counts)."""
 
     cells: list[Area]
     links: dict[str, list[str]]
     added_at: dict[str, datetime]
+    watched: list[tuple[datetime, datetime]] | None = None
 
 
 async def inventory(conn: AsyncConnection) -> ReportInventory:

@@ -367,6 +367,19 @@ class WebSessionRow(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
+class MonitorRunRow(Base):
+    """One run of the daemon: when it started, when it last said it was alive (every
+    minute), when it stopped in order (``None``: running, or killed).  The reports count no
+    monitored time outside the runs (`bridge.runs`)."""
+
+    __tablename__ = "monitor_runs"
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    alive_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 def _table(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 
@@ -387,3 +400,4 @@ webhook_outbox_t = _table(WebhookOutboxRow)
 users_t = _table(UserRow)
 api_tokens_t = _table(ApiTokenRow)
 web_sessions_t = _table(WebSessionRow)
+monitor_runs_t = _table(MonitorRunRow)

@@ -212,6 +212,7 @@ _ZH: dict[str, str] = {
     "report.scope": "统计范围",
     "report.caption": "{first} 至 {last}，按{level}统计，{metric}低的排在前面",
     "report.until": "统计截至 {when}",
+    "report.down": "期间 gridbridge 有 {n} 段未运行（共 {hours} 小时），这段时间无人监测，不计入监测时长",  # noqa: E501
     "report.col.rank": "排名",
     "report.col.area": "区域",
     "report.col.period": "时段",
@@ -454,6 +455,7 @@ _EN: dict[str, str] = {
     "report.scope": "Scope",
     "report.caption": "{first} to {last}, by {level}, lowest {metric} first",
     "report.until": "Counted up to {when}",
+    "report.down": "gridbridge was not running {n} time(s) in this period ({hours} h in all): nobody watched, so that time is not monitored time",  # noqa: E501
     "report.col.rank": "Rank",
     "report.col.area": "Area",
     "report.col.period": "Period",

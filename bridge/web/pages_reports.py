@@ -76,6 +76,8 @@ DEFINITIONS_EN: Final = (
     ("Several grids", "A camera linked to several grids counts in each of them, and once "
      "in a village, township or total holding them."),
     ("Not in any grid", "Cameras linked to no grid cell form their own line, 未关联网格."),
+    ("Monitoring gaps", "While gridbridge was not running (stopped, restarting, power cut) "
+     "nobody watched: that time is not monitored time."),
 )  # fmt: skip
 
 routes = web.RouteTableDef()
@@ -311,6 +313,7 @@ async def reports_page(request: web.Request) -> web.Response:
         today=today.isoformat(),
         scope_cell=scope_cell,
         report=report,
+        down_hours=sum((e - b).total_seconds() for b, e in report.down) / 3600 if report else 0,
         lines=lines_of(report) if report is not None else [],
         max_lines=MAX_LINES,
         chart_of=chart_of,

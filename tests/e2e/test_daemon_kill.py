@@ -1,6 +1,7 @@
 """`gridbridge run` killed with SIGKILL in the middle of state changes, then restarted:
-nothing lost, nothing duplicated in the transition log, and the bus ends right.  Also: SIGTERM
-ends it cleanly (exit 0, bridge state `offline`)."""
+nothing lost, nothing duplicated in the transition log, the bus ends right, and the killed
+run is told apart from the stopped one (for the reports).  Also: SIGTERM ends it cleanly
+(exit 0, bridge state `offline`)."""
 
 from __future__ import annotations
 
@@ -102,3 +103,11 @@ async def test_sigkill_mid_change_loses_and_duplicates_nothing(tmp_path: Path) -
         assert len(chain) == (2 if cam in ids[:10] else 1), chain  # nothing duplicated
     final = {topic.split("/")[-2]: body["state"] for topic, (_, body) in statuses(seen).items()}
     assert final == {cam: ("offline" if cam in ids[:10] else "online") for cam in ids}
+    # Its runs, for the reports (bridge.runs): the killed one never said it ended, the
+    # second did when SIGTERM stopped it, after its start.
+    runs = db.execute("SELECT started_at, alive_at, ended_at FROM monitor_runs ORDER BY id")
+    (k_start, k_alive, k_end), (s_start, s_alive, s_end) = runs.fetchall()
+    assert k_end is None
+    assert k_start <= k_alive <= s_start
+    assert s_end is not None
+    assert s_start <= s_alive == s_end

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import openpyxl
@@ -39,6 +40,18 @@ async def cfg(tmp_path: Path) -> list[str]:
     async with Store(database_url(settings), secret_box(settings), now=lambda: ADDED) as store:
         await fill(store)
     return ["--config", str(path)]
+
+
+@pytest.fixture
+async def cfg_with_gap(tmp_path: Path, cfg: list[str]) -> list[str]:
+    """The same day, with gridbridge stopped from 02:00 to 05:00 China time."""
+    settings = load_settings(tmp_path / "gridbridge.toml")
+    async with Store(database_url(settings), secret_box(settings)) as store:
+        first = await store.start_run(ADDED)
+        await store.end_run(first, datetime(2026, 10, 31, 18, 0, tzinfo=UTC))
+        second = await store.start_run(datetime(2026, 10, 31, 21, 0, tzinfo=UTC))
+        await store.run_alive(second, datetime(2026, 11, 2, tzinfo=UTC))
+    return cfg
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -111,6 +124,19 @@ def test_table_for_people(cfg: list[str], capsys) -> None:
     assert "3 row(s)" in err
 
 
+def test_the_hours_gridbridge_was_not_running_are_named(cfg_with_gap: list[str], capsys) -> None:
+    code, out, err = report(capsys, cfg_with_gap, "--by", "village", *DAY)
+    assert code == 0
+    assert "注意：gridbridge 未运行 3.00 小时（2026-11-01 02:00 至 2026-11-01 05:00）" in err
+    code, out, _ = report(capsys, cfg_with_gap, "--by", "village", *DAY, "--format", "json")
+    data = json.loads(out)
+    assert data["daemon_down"] == [
+        {"from": "2026-10-31T18:00:00+00:00", "to": "2026-10-31T21:00:00+00:00"}
+    ]
+    # Cameras 1 to 3 were monitored then: 3 hours each less in the total.
+    assert data["totals"][0]["monitored_s"] == (84 - 9) * H
+
+
 def test_csv_file_as_excel_reads_it(cfg: list[str], capsys, tmp_path: Path) -> None:
     path = tmp_path / "在线率.csv"
     code, _, err = report(
@@ -146,6 +172,7 @@ def test_xlsx_read_back(cfg: list[str], capsys, tmp_path: Path) -> None:
     assert rows[4][2] == "合计"
     notes = [[c.value for c in row] for row in book["说明"].iter_rows()]
     assert ["在线率", "在线时长 ÷ 监测时长。"] in notes
+    assert ["监测中断", "无（gridbridge 全程运行）"] in notes
     # An existing file is kept unless --force.
     code, _, err = report(capsys, cfg, "--by", "grid", *DAY, "--format", "xlsx", "--out", str(path))
     assert code == 2

@@ -23,6 +23,7 @@ from bridge.reports.online_rate import (
     PeriodError,
     StateChange,
     Tally,
+    Watched,
     camera_days,
     classify,
     period,
@@ -88,6 +89,32 @@ def test_days_end_at_16_00_utc() -> None:
         NOV1: Tally(24 * H, 23 * H, 23 * H),
         NOV2: Tally(24 * H, 23 * H, 23 * H),
     }
+
+
+def test_no_time_counts_while_the_daemon_was_not_running() -> None:
+    # The worked example, with gridbridge stopped from 05:00 to 08:00 and from 22:00 on
+    # 1 November to 03:00 on the 2nd.
+    history = CameraHistory(
+        "cam",
+        change(cn(20, month=10), ON),
+        [
+            change(cn(1, 2), OFF, "unreachable"),
+            change(cn(1, 4), ON),
+            change(cn(1, 10), DEG, "black"),
+            change(cn(1, 11), ON),
+        ],
+    )
+    watched = Watched([(TWO_DAYS.start, cn(1, 5)), (cn(1, 8), cn(1, 22)), (cn(2, 3), cn(3))])
+    assert camera_days(history, TWO_DAYS, watched) == {
+        NOV1: Tally(19 * H, 17 * H, 16 * H),
+        NOV2: Tally(21 * H, 21 * H, 21 * H),
+    }
+    # A fault that began while nobody watched counts from when somebody did.
+    down_early = CameraHistory("cam", change(cn(20, month=10), OFF, "unreachable"))
+    assert camera_days(down_early, period(NOV1, NOV1, NOW), Watched([(cn(1, 6), cn(1, 9))])) == {
+        NOV1: Tally(3 * H, 0, 0)
+    }
+    assert camera_days(history, TWO_DAYS, Watched([])) == {}  # never running: nothing
 
 
 def test_microseconds_are_kept_exactly() -> None:

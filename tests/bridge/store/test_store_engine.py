@@ -38,6 +38,7 @@ TABLES = {
     "users",
     "api_tokens",
     "web_sessions",
+    "monitor_runs",
 }
 
 

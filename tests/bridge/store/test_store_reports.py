@@ -11,7 +11,9 @@ import pytest
 from bridge.model import CameraLink, CameraState, Level, MappingReason
 from bridge.reports.areas import Area
 from bridge.reports.compute import online_rate_report
+from bridge.reports.export import down_note, report_json
 from bridge.reports.online_rate import CameraHistory, StateChange, Tally
+from bridge.runs import ALIVE_GRACE_S
 from bridge.secretbox import SecretBox
 from bridge.store import Store
 from bridge.workorders.webhook_format import CHINA_TZ
@@ -146,3 +148,34 @@ async def test_one_whole_report_from_the_store(filled: tuple[Store, list[str]]) 
     ]
     assert report.transitions == 3
     assert report.period.start.astimezone(CHINA_TZ).hour == 0
+
+
+async def test_the_daemons_runs_leave_its_downtime_out_of_the_report(
+    filled: tuple[Store, list[str]],
+) -> None:
+    """The daemon ran from before the period to 02:00 China time on 2 November (stopped in
+    order), and again from 05:00 until it was killed, last alive at 10:00 on the 2nd."""
+    store, _ = filled
+    first = await store.start_run(START - timedelta(days=3))
+    await store.run_alive(first, START + timedelta(hours=25))
+    await store.end_run(first, START + timedelta(hours=26))
+    second = await store.start_run(START + timedelta(hours=29))
+    await store.run_alive(second, START + timedelta(hours=34))
+    now = datetime(2026, 11, 27, tzinfo=UTC)
+    report = await online_rate_report(
+        store, date(2026, 11, 1), date(2026, 11, 2), Level.GRID, per="day", now=now
+    )
+    killed = START + timedelta(hours=34, seconds=ALIVE_GRACE_S)
+    assert report.down == (
+        (START + timedelta(hours=26), START + timedelta(hours=29)),
+        (killed, END),
+    )
+    rows = {(r.area.code, r.bucket.label): r for r in report.rows}
+    assert rows["G1", "2026-11-01"].tally == Tally(24 * H, 24 * H, 18 * H)  # as before
+    watched_us = 2 * H + 5 * H + ALIVE_GRACE_S * 1_000_000  # 00:00–02:00, 05:00–10:02
+    assert rows["G1", "2026-11-02"].tally == Tally(watched_us, watched_us, watched_us)
+    body = report_json(report)
+    assert body["daemon_down"] == [
+        {"from": b.isoformat(), "to": e.isoformat()} for b, e in report.down
+    ]
+    assert "gridbridge 未运行" in down_note(report)

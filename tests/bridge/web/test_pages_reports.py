@@ -151,6 +151,23 @@ async def test_the_admin_sees_every_area_ranked_with_the_chart(site: Site) -> No
     assert "docs/reports.md" in html
 
 
+async def test_the_hours_gridbridge_was_not_running_are_said_and_left_out(site: Site) -> None:
+    # The daemon ran all along but for 02:00–05:00 on 1 November (China time: 18:00–21:00
+    # UTC the day before), when it was stopped for maintenance.
+    stopped = datetime(2026, 10, 31, 18, 0, tzinfo=UTC)
+    first = await site.store.start_run(datetime(2026, 10, 1, tzinfo=UTC))
+    await site.store.end_run(first, stopped)
+    second = await site.store.start_run(stopped + timedelta(hours=3))
+    await site.store.run_alive(second, NOW)
+    async with site.browser("admin") as s:
+        page = await site.get(s, f"?by=grid&{DAY}")
+    assert "期间 gridbridge 有 1 段未运行（共 3.0 小时），这段时间无人监测，不计入监测时长" in page
+    assert "11-01 02:00 – " in page
+    assert "11-01 05:00" in page
+    [*_, total] = table(page)
+    assert total[3] == "75.0"  # 84 hours less 3 for each of the 3 cameras monitored then
+
+
 async def test_an_operator_sees_only_its_rows(site: Site) -> None:
     async with site.browser("张三") as s:
         html = await site.get(s, f"?by=grid&{DAY}")
