@@ -548,6 +548,7 @@ class Daemon:
                 await self._desk.prune_evidence(now)
             except Exception:
                 log.exception("could not prune old evidence pictures; will try again")
+            self._desk.forget_closed(now)
         if self._store is not None and self._settings.workorders.webhooks:
             try:
                 await self._store.prune_webhooks(now - WEBHOOK_KEEP)

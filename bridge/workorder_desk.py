@@ -37,6 +37,7 @@ from bridge.workorders.common_cause import Alarm, CommonCause, CommonCauseRules,
 from bridge.workorders.engine import OrderBook
 from bridge.workorders.model import Episode, Order, OrderEvent, Step
 from bridge.workorders.rules import WorkOrderRules
+from bridge.workorders.steps import check_crew_step
 from bridge.workorders.views import iso
 from bridge.workorders.webhook_format import SCHEMA, render
 from health.verdict import FAULT_LABELS_ZH, CameraHealth
@@ -46,6 +47,10 @@ log = logging.getLogger(__name__)
 TICK_S = 5.0  # debounce and deadlines are minutes; verification waits on checks anyway
 PICTURE_ASK_EVERY_S = 300.0  # ask the frame tier again for an awaited picture this often
 ORDER_QOS = 1
+# Closed orders stay in memory this long (at least the reopen window): the crews' page lists
+# those closed within 7 days.  Older ones are read from the store when asked for.
+KEEP_CLOSED_S = 8 * 86_400.0
+MAX_ORDER_ID = 64
 ALARM_QOS = 1
 
 
@@ -157,19 +162,27 @@ class WorkOrderDesk:
         self.alarm_raised = False
         self._evidence = evidence
         self._evidence_keep = timedelta(days=settings.workorders.evidence_keep_days)
+        self._keep_closed = timedelta(seconds=max(rules.reopen_window_s, KEEP_CLOSED_S))
         self._base_url = settings.http.base_url
         # Open orders' pictures pinned (or found unpinnable) since the start: order id →
         # which → (reference, kept).  Bounded: an order leaves it when it closes.
         self._pinned: dict[str, dict[Which, tuple[str, bool]]] = {}
 
     async def load(self, views: Sequence[CameraView]) -> None:
-        """Restore the open orders and episodes from the store; take the inventory."""
-        orders = await self._store.load_orders()
-        episodes = merged_episodes(views, await self._store.load_order_episodes(), orders)
-        self.book.restore(orders, episodes, self._now())
+        """Restore the orders the book keeps (open ones, those closed lately, those of
+        cameras still faulty) and the episodes from the store; take the inventory."""
+        now = self._now()
+        stored = await self._store.load_order_episodes()
+        bad = (CameraState.OFFLINE, CameraState.DEGRADED)
+        faulty = {v.id for v in views if v.state in bad} | {
+            e.camera_id for e in stored if e.flapping
+        }
+        orders = await self._store.load_book_orders(now - self._keep_closed, sorted(faulty))
+        episodes = merged_episodes(views, stored, orders)
+        self.book.restore(orders, episodes, now)
         self.set_fleet(views)
         open_count = sum(1 for o in orders if o.is_open)
-        log.info("work orders: %d open, %d in all", open_count, len(orders))
+        log.info("work orders: %d open, %d kept in memory", open_count, len(orders))
 
     def set_fleet(self, views: Sequence[CameraView]) -> None:
         """The inventory (again, after an import): key locations, upstream devices."""
@@ -215,6 +228,8 @@ class WorkOrderDesk:
         before this returns; raises `StepError` (message for people) when not allowed, and
         whatever the store raises when it could not be recorded."""
         at = self._now()
+        if self.book.order(order_id) is None and (old := await self.find(order_id)) is not None:
+            check_crew_step(old, step, at)  # closed long ago (the book let it go): refused
         if step is Step.CLOSED:
             events = self.book.close(order_id, actor=actor, note=note, at=at)
         else:
@@ -228,6 +243,28 @@ class WorkOrderDesk:
         order = self.book.order(order_id)
         assert order is not None
         return order
+
+    async def find(self, order_id: str) -> Order | None:
+        """An order by id: the book's, else (closed long ago: the book forgot it) the
+        store's; ``None`` when there is none.  Raises `StoreError` when the store fails."""
+        if len(order_id) > MAX_ORDER_ID:
+            return None
+        return self.book.order(order_id) or await self._store.get_order(order_id)
+
+    async def stored_orders(
+        self, *, state: str | None = None, camera_id: str | None = None
+    ) -> list[Order]:
+        """Every order the store has (or those in ``state``, or of a camera), oldest first:
+        also those closed long ago that the book let go."""
+        return await self._store.load_orders(state=state, camera_id=camera_id)
+
+    def forget_closed(self, now: datetime) -> int:
+        """Let the book forget the orders closed more than `KEEP_CLOSED_S` (or the reopen
+        window) ago — they stay in the store (hourly housekeeping); returns how many."""
+        gone = self.book.prune(now - self._keep_closed)
+        if gone:
+            log.info("work orders: %d closed long ago left to the store", gone)
+        return gone
 
     async def history(self, order_id: str) -> list[StoredEvent]:
         """The events of an order, in order: the recorded ones and those the book has
@@ -253,7 +290,7 @@ class WorkOrderDesk:
         """The file of the order's before or after picture: the kept one, else (not kept
         yet) the snapshot it names; ``None`` when the order has no such picture or it is
         gone, or the desk keeps no pictures."""
-        order = self.book.order(order_id)
+        order = await self.find(order_id)
         ref = _ref(order, which) if order is not None else None
         if self._evidence is None or not ref:
             return None

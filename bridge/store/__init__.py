@@ -456,6 +456,11 @@ class Store:
                 conn, open_only=open_only, state=state, camera_id=camera_id
             )
 
+    async def load_book_orders(self, closed_since: datetime, faulty: Sequence[str]) -> list[Order]:
+        """The orders the daemon's order book keeps (`workorders.load_book_orders`)."""
+        async with self._transaction("work orders not read") as conn:
+            return await workorders.load_book_orders(conn, closed_since, faulty)
+
     async def get_order(self, order_id: str) -> Order | None:
         async with self._transaction("work order not read") as conn:
             return await workorders.get_order(conn, order_id)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, tuple_, update
+from sqlalchemy import delete, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bridge.store.tables import (
@@ -187,6 +187,35 @@ async def load_orders(
         c = work_order_cameras_t
         query = query.where(t.c.id.in_(select(c.c.order_id).where(c.c.camera_id == camera_id)))
     return _orders_of(await conn.execute(query))
+
+
+CAMERA_CHUNK = 500  # camera ids per query (SQLite and asyncpg limit the parameters)
+
+
+async def load_book_orders(
+    conn: AsyncConnection, closed_since: datetime, faulty: Sequence[str]
+) -> list[Order]:
+    """What the order book keeps in memory, oldest first: the open orders, those closed at
+    or after ``closed_since``, and every order of the ``faulty`` cameras (a restart may
+    replay their episodes)."""
+    t = work_orders_t
+    found = {
+        order.id: order
+        for order in _orders_of(
+            await conn.execute(
+                select(t.c.id, t.c.data).where(
+                    or_(t.c.state != "closed", t.c.closed_at >= closed_since)
+                )
+            )
+        )
+    }
+    c = work_order_cameras_t
+    for i in range(0, len(faulty), CAMERA_CHUNK):
+        theirs = select(c.c.order_id).where(c.c.camera_id.in_(faulty[i : i + CAMERA_CHUNK]))
+        rows = await conn.execute(select(t.c.id, t.c.data).where(t.c.id.in_(theirs)))
+        for order in _orders_of(rows):
+            found.setdefault(order.id, order)
+    return sorted(found.values(), key=lambda o: (o.opened_at, o.id))
 
 
 async def get_order(conn: AsyncConnection, order_id: str) -> Order | None:

@@ -28,6 +28,7 @@ from typing import Any, NoReturn
 from aiohttp import web
 
 from bridge.evidence import Which
+from bridge.store import StoreError
 from bridge.web.app_context import WebContext, context_of
 from bridge.web.context import deny, principal_of
 from bridge.web.principal import Principal
@@ -85,12 +86,16 @@ def _item(ctx: WebContext, principal: Principal, order: Order) -> dict[str, Any]
     return item
 
 
-def _visible_order(request: web.Request) -> tuple[WorkOrderDesk, Order]:
-    """The order of the URL when it exists and the principal sees it; 404 otherwise."""
+async def _visible_order(request: web.Request) -> tuple[WorkOrderDesk, Order]:
+    """The order of the URL when it exists and the principal sees it; 404 otherwise (503
+    when the store cannot be read for an order closed long ago)."""
     ctx = context_of(request)
     principal = principal_of(request)
     desk = ctx.desk
-    order = desk.book.order(request.match_info["order_id"]) if desk is not None else None
+    try:
+        order = await desk.find(request.match_info["order_id"]) if desk is not None else None
+    except StoreError as exc:
+        _fail(web.HTTPServiceUnavailable, str(exc))
     if desk is None or order is None or not _sees(ctx, principal, order):
         _no_order()
     return desk, order
@@ -104,7 +109,16 @@ async def list_orders(request: web.Request) -> web.Response:
     camera = request.query.get("camera")
     if state not in ("active", "all", *(s.value for s in Step)):
         _fail(web.HTTPBadRequest, f"unknown state {state[:32]!r}")
-    orders = ctx.desk.book.orders() if ctx.desk is not None else []
+    orders: list[Order] = []
+    if ctx.desk is not None and state in ("all", Step.CLOSED.value):
+        try:  # the book keeps recent closed orders only; the store has them all
+            orders = await ctx.desk.stored_orders(
+                state=None if state == "all" else state, camera_id=camera
+            )
+        except StoreError as exc:
+            _fail(web.HTTPServiceUnavailable, str(exc))
+    elif ctx.desk is not None:
+        orders = ctx.desk.book.orders()
     picked = [
         o
         for o in orders
@@ -118,7 +132,7 @@ async def list_orders(request: web.Request) -> web.Response:
 
 @routes.get("/api/workorders/{order_id}")
 async def get_order(request: web.Request) -> web.Response:
-    desk, order = _visible_order(request)
+    desk, order = await _visible_order(request)
     item = _item(context_of(request), principal_of(request), order)
     item["history"] = [
         {"seq": e.seq, "at": iso(e.at), "event": e.kind, "step": e.step, "actor": e.actor,
@@ -130,7 +144,7 @@ async def get_order(request: web.Request) -> web.Response:
 
 @routes.get(r"/api/workorders/{order_id}/{which:(?:before|after)}.jpg")
 async def get_picture(request: web.Request) -> web.StreamResponse:
-    desk, order = _visible_order(request)
+    desk, order = await _visible_order(request)
     which: Which = "before" if request.match_info["which"] == "before" else "after"
     path = await desk.evidence_path(order.id, which)
     if path is None:
@@ -194,7 +208,7 @@ async def _step(request: web.Request, named: Step | None) -> web.Response:
         _fail(web.HTTPBadRequest, f"'step' must be one of {allowed}")
     actor = _text(body, "actor", required=False) or principal.name
     note = _text(body, "note", required=step is Step.CLOSED)
-    desk, order = _visible_order(request)
+    desk, order = await _visible_order(request)
     try:
         order = await desk.act(order.id, step, actor=actor, note=note)
     except StepError as exc:

@@ -286,11 +286,17 @@ async def orders_page(request: web.Request) -> web.Response:
     )
 
 
-def _visible(request: web.Request) -> tuple[WorkOrderDesk, OrderView] | None:
+async def _visible(request: web.Request) -> tuple[WorkOrderDesk, OrderView] | None:
+    """The order of the URL and its view when the principal sees it (an order closed long
+    ago is read from the store; `StoreError` when that fails)."""
     ctx = context_of(request)
     principal = principal_of(request)
     desk = ctx.desk
-    order = desk.book.order(request.match_info["order_id"]) if desk is not None else None
+    try:
+        order = await desk.find(request.match_info["order_id"]) if desk is not None else None
+    except StoreError as exc:
+        log.warning("order %s not read: %s", request.match_info["order_id"][:64], exc)
+        raise web.HTTPServiceUnavailable() from None
     if desk is None or order is None:
         return None
     view = view_of(ctx, principal, order, ctx.now())
@@ -382,7 +388,7 @@ async def _order_page(
 
 @routes.get("/orders/{order_id}", name="order_page")
 async def order_page(request: web.Request) -> web.Response:
-    found = _visible(request)
+    found = await _visible(request)
     if found is None:
         return error_page(request, 404, now=context_of(request).now())
     desk, view = found
@@ -399,7 +405,7 @@ async def take_step(request: web.Request) -> web.StreamResponse:
     ctx = context_of(request)
     principal = principal_of(request)
     now = ctx.now()
-    found = _visible(request)  # out of scope: 404 before anything else, as for the page
+    found = await _visible(request)  # out of scope: 404 before anything else, as for the page
     if found is None:
         return error_page(request, 404, now=now)
     if not principal.may_act_on_orders:
@@ -418,7 +424,7 @@ async def take_step(request: web.Request) -> web.StreamResponse:
     except StepError as exc:
         log.info("step %s of order %s by %s refused: %s", step.value, view.order.id,
                  principal.name, exc)  # fmt: skip
-        found = _visible(request)  # as it stands now (another crew may have moved it on)
+        found = await _visible(request)  # as it stands now (another crew may have moved it on)
         if found is None:
             return error_page(request, 404, now=now)
         desk, view = found

@@ -139,6 +139,20 @@ class OrderBook:
                 if covered:
                     cam.start_verifying(at)
 
+    def prune(self, before: datetime) -> int:
+        """Forget the orders closed before ``before`` (give at least the reopen window; they
+        stay in the store) — except those with a camera still faulty, whose episode a
+        restart may replay; returns how many."""
+        _aware(before)
+
+        def still_faulty(order: Order) -> bool:
+            return any(
+                (cam := self._cams.get(c)) is not None and cam.bad(self._rules)
+                for c in order.camera_ids
+            )
+
+        return self._ledger.prune(before, still_faulty)
+
     def forget(self, camera_id: str) -> None:
         """The camera left the inventory.  Its open order stays (orders outlive cameras) for a
         person to close: it can no longer be verified."""

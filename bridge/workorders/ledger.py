@@ -8,7 +8,7 @@ the orders.  :meth:`Ledger.load` rebuilds them from stored snapshots after a res
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -74,6 +74,27 @@ class Ledger:
         self._clear()
         for order in sorted(orders, key=lambda o: (o.last_step_at(Step.OPEN) or o.opened_at, o.id)):
             self._apply(order)
+
+    def prune(self, before: datetime, keep: Callable[[Order], bool]) -> int:
+        """Forget the orders closed before ``before`` unless ``keep`` says otherwise (they
+        stay in the store); returns how many.  Bounds the memory of a daemon that runs for
+        years: the engine needs a closed order only to reopen it (a window) and while its
+        episode may still be replayed."""
+        gone = {
+            oid
+            for oid, order in self._orders.items()
+            if not order.is_open
+            and order.closed_at is not None
+            and order.closed_at < before
+            and not keep(order)
+        }
+        if not gone:
+            return 0
+        for oid in gone:
+            del self._orders[oid]
+        self._keys = {key: oid for key, oid in self._keys.items() if oid not in gone}
+        self._latest = {s: oid for s, oid in self._latest.items() if oid not in gone}
+        return len(gone)
 
     def emit(
         self,

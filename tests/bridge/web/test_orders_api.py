@@ -29,6 +29,7 @@ from bridge.web.app_context import WebContext
 from bridge.web.principal import Principal, Role
 from bridge.web.server import WebServer
 from bridge.workorder_desk import WorkOrderDesk
+from bridge.workorders.model import Step
 from health.verdict import CameraHealth
 from tests.bridge.web.support import (
     GRID_A,
@@ -169,6 +170,38 @@ async def test_the_api_lists_shows_and_guards(world: World) -> None:
             assert r.status == 200  # a retried request changes nothing
         async with s.get(f"{base}/{order_id}", headers=crew) as r:
             assert [h["step"] for h in (await r.json())["history"]] == ["open", "accepted"]
+
+
+async def test_orders_closed_long_ago_come_from_the_store(world: World) -> None:
+    """The book forgets orders closed long ago; the API still shows them, lists them among
+    `all` and `closed`, and refuses steps on them as on any closed order."""
+    desk, order_id = world.desk, world.order_a
+    world.clock.now += timedelta(minutes=1)
+    await desk.act(order_id, Step.CLOSED, actor="admin", note="设备已拆除")
+    # Its camera must be healthy for the book to let the order go (else it may replay).
+    camera = world.district.cameras_in(GRID_A)[0]
+    up = Transition(camera, world.clock.now, CameraState.OFFLINE, CameraState.ONLINE, (),
+                    False, "")  # fmt: skip
+    await desk.on_transition(up, CameraHealth(CameraState.ONLINE, (), ""))
+    await desk.flush()
+    assert desk.forget_closed(world.clock.now + timedelta(days=30)) == 1
+    assert desk.book.order(order_id) is None
+    crew = who("crew")
+    async with aiohttp.ClientSession() as s:
+        async with s.get(f"{world.base}/{order_id}", headers=crew) as r:
+            body = await r.json()
+            assert r.status == 200
+            assert body["state"] == "closed"
+            assert [h["step"] for h in body["history"]][-1] == "closed"
+        for state in ("all", "closed"):
+            async with s.get(f"{world.base}?state={state}", headers=crew) as r:
+                assert order_id in [i["id"] for i in await r.json()], state
+        async with s.get(world.base, headers=crew) as r:  # the open ones
+            assert order_id not in [i["id"] for i in await r.json()]
+        url = f"{world.base}/{order_id}/accept"
+        async with s.post(url, headers=crew) as r:
+            assert r.status == 409
+            assert "已结案" in (await r.json())["error"]
 
 
 async def test_the_actor_is_the_signed_in_user_unless_named(world: World) -> None:

@@ -30,8 +30,9 @@ from bridge.snapshots import SnapshotStore
 from bridge.store import Store, sqlite_url
 from bridge.store.workorders import StoredEvent
 from bridge.tracker import Transition
-from bridge.workorder_desk import WorkOrderDesk
+from bridge.workorder_desk import KEEP_CLOSED_S, WorkOrderDesk
 from bridge.workorders.model import Step
+from bridge.workorders.steps import StepError
 from health.verdict import CameraHealth
 
 CAM = "41990100011326000001"
@@ -238,3 +239,51 @@ async def test_the_history_never_lags_the_order_it_is_shown_beside(
     await flush
     assert steps(await world.store.order_events(order.id)) == wanted
     assert steps(await desk.history(order.id)) == wanted  # once each
+
+
+async def test_orders_closed_long_ago_are_left_to_the_store_and_still_found(
+    world: World, tmp_path: Path
+) -> None:
+    """Memory stays bounded over years: the desk's book forgets orders closed more than
+    `KEEP_CLOSED_S` ago; they are still found (page, API, pictures), refuse steps with the
+    closed message, and a restart does not load them back."""
+    desk = world.desk
+    await world.look(0, b"b")
+    await world.turn(1, CameraState.OFFLINE)
+    await world.tick(5)
+    [order] = desk.book.orders()
+    await world.turn(30, CameraState.ONLINE)
+    desk.on_checked(CAM, CameraState.ONLINE, T0 + timedelta(minutes=31))
+    desk.on_checked(CAM, CameraState.ONLINE, T0 + timedelta(minutes=32))
+    await world.look(33, b"a")
+    await desk.flush()
+    assert desk.book.order(order.id).state is Step.CLOSED  # type: ignore[union-attr]
+
+    week = T0 + timedelta(days=7)
+    assert desk.forget_closed(week) == 0  # the crews' page lists a week of closed orders
+    later = T0 + timedelta(seconds=KEEP_CLOSED_S, hours=1)
+    assert desk.forget_closed(later) == 1
+    assert desk.book.order(order.id) is None
+    found = await desk.find(order.id)
+    assert found is not None
+    assert found.state is Step.CLOSED
+    assert [e.step for e in await desk.history(order.id)][-1] == "closed"
+    assert await desk.evidence_path(order.id, "after") is not None
+    with pytest.raises(StepError, match="已结案"):
+        await desk.act(order.id, Step.ACCEPTED, actor="张师傅", note="")
+    assert await desk.find("WO-20260101-DEADBEEF") is None
+    assert [o.id for o in await desk.stored_orders(state="closed")] == [order.id]
+
+    # A restart keeps it out of memory; a closed order of a camera that is faulty now is
+    # loaded (its episode may be replayed).
+    world.clock.now = later
+    settings = Settings(store=StoreSettings(data_dir=tmp_path))
+    again = WorkOrderDesk(world.store, settings, town_of=lambda _: "419901001", now=world.clock)
+    await again.load(await world.store.list_cameras())
+    assert again.book.orders() == []
+    await world.store.record_transition(
+        CAM, later, CameraState.ONLINE, CameraState.OFFLINE, ("unreachable",), "test"
+    )
+    third = WorkOrderDesk(world.store, settings, town_of=lambda _: "419901001", now=world.clock)
+    await third.load(await world.store.list_cameras())
+    assert [o.id for o in third.book.orders()] == [order.id]

@@ -347,3 +347,38 @@ def test_the_order_kind_follows_the_most_blocking_fault(
 def test_rules_refuse_negative_durations() -> None:
     with pytest.raises(ValueError, match="debounce_s"):
         WorkOrderRules(debounce_s=-1)
+
+
+def test_closed_orders_are_forgotten_after_their_window_unless_their_camera_is_faulty() -> None:
+    """A daemon runs for years: closed orders leave the book (not the store) once they can
+    no longer be reopened, but never while their camera is faulty (a restart may replay its
+    episode)."""
+    book, clock = OrderBook(WorkOrderRules()), Clock()
+    first = opened(book, clock)
+    recover(book, clock)
+    closed_at = book.order(first.id).closed_at  # type: ignore[union-attr]
+    assert closed_at is not None
+    assert book.prune(closed_at) == 0  # closed at that instant: not before it
+    # Down again for good within the window: reopened (返修), open, kept.
+    book.observe(CAM, OFF, ("unreachable",), clock.after(3600))
+    (again,) = book.tick(clock.after(180))
+    assert again.kind is EventKind.REOPENED
+    assert book.prune(clock.after(30 * 86_400)) == 0  # open orders stay
+    # Closed by hand while the camera is still broken: kept while it stays broken.
+    book.close(first.id, actor="admin", note="已报运营商", at=clock.after(60))
+    assert book.prune(clock.after(30 * 86_400)) == 0
+    assert book.order(first.id) is not None
+    (replaced,) = book.tick(clock.now)  # the remaining fault got its own order meanwhile
+    recover(book, clock)
+    assert book.order(replaced.order.id).state is Step.CLOSED  # type: ignore[union-attr]
+    # Healthy now: both go once closed before the cut.
+    assert book.prune(clock.now - timedelta(seconds=1)) == 1  # the one closed by hand
+    assert book.order(first.id) is None
+    assert book.prune(clock.now + timedelta(seconds=1)) == 1
+    assert book.orders() == []
+    # A new fault after all that is a new order with a new id, not a reopen of a ghost.
+    book.observe(CAM, OFF, ("unreachable",), clock.after(60))
+    (late,) = book.tick(clock.after(180))
+    assert late.kind is EventKind.OPENED
+    assert late.order.id not in (first.id, replaced.order.id)
+    assert late.order.repeats == 0
