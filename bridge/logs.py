@@ -25,13 +25,21 @@ def redact(text: str) -> str:
 
 
 class RedactingFilter(logging.Filter):
-    """Masks URL credentials in the final message of every record."""
+    """Masks URL credentials in the final message of every record, and in its traceback
+    (an exception's text may quote a stream URL: OpenCV's and aiohttp's do)."""
+
+    _tracebacks = logging.Formatter()
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         masked = redact(message)
         if masked != message:
             record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            # Formatters print exc_text when it is set (the standard one caches it there).
+            record.exc_text = redact(self._tracebacks.formatException(record.exc_info))
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True
 
 

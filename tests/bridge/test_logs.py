@@ -57,3 +57,16 @@ def test_json_lines() -> None:
 def test_query_string_credentials_are_masked_too() -> None:
     text = "probe rtsp://127.0.0.1:554/user=admin&password=Sx!9xk2&channel=1 failed"
     assert "Sx!9xk2" not in redact(text)
+
+
+def test_a_traceback_quoting_a_url_is_masked_in_plain_text() -> None:
+    stream = io.StringIO()
+    logger = _logger(stream, logging.Formatter("%(levelname)s %(message)s"))
+    try:
+        raise RuntimeError("cannot open rtsp://admin:Dh#2020pw@127.20.0.79:554/Streaming/101")
+    except RuntimeError:
+        logger.exception("live camera %s: decoder failed", "41990100011326000001")
+    text = stream.getvalue()
+    assert "Dh#2020pw" not in text
+    assert "rtsp://admin:***@127.20.0.79:554/Streaming/101" in text
+    assert "Traceback" in text
