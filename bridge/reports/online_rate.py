@@ -247,6 +247,11 @@ class Watched:
         self._begins = [_us(b) for b, _ in spans]
         self._ends = [_us(e) for _, e in spans]
 
+    def covers(self, begin: int, end: int) -> bool:
+        """Whether one span holds all of [begin, end) (the daemon ran throughout)."""
+        i = bisect_right(self._ends, begin)
+        return i < len(self._begins) and self._begins[i] <= begin and self._ends[i] >= end
+
     def add(self, days: dict[int, list[int]], begin: int, end: int, flags: _Flags) -> None:
         """`_add` of the parts of [begin, end) within the spans."""
         if flags is None:
@@ -280,7 +285,7 @@ def camera_days(
     cursor = begin
     days: dict[int, list[int]] = {}
     known = _CLASSES
-    add = _add if watched is None else watched.add
+    add = _add if watched is None or watched.covers(begin, end) else watched.add
     for change in history.changes:  # the hot loop of a report: kept plain
         at = (change.at - _EPOCH) // _ONE_US  # (a naive time raises TypeError here)
         if at < added:

@@ -115,6 +115,8 @@ def test_no_time_counts_while_the_daemon_was_not_running() -> None:
         NOV1: Tally(3 * H, 0, 0)
     }
     assert camera_days(history, TWO_DAYS, Watched([])) == {}  # never running: nothing
+    throughout = Watched([(TWO_DAYS.start - timedelta(days=9), TWO_DAYS.end)])
+    assert camera_days(history, TWO_DAYS, throughout) == camera_days(history, TWO_DAYS)
 
 
 def test_microseconds_are_kept_exactly() -> None:
