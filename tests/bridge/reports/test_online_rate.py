@@ -51,20 +51,21 @@ def change(at: datetime, state: CameraState, *faults: str) -> StateChange:
 
 
 TWO_DAYS = period(NOV1, NOV2, NOW)
+# docs/reports.md: online all day on 1 November but offline 02:00–04:00 and black 10:00–11:00.
+WORKED_EXAMPLE = CameraHistory(
+    "cam",
+    change(cn(20, month=10), ON),
+    [
+        change(cn(1, 2), OFF, "unreachable"),
+        change(cn(1, 4), ON),
+        change(cn(1, 10), DEG, "black"),
+        change(cn(1, 11), ON),
+    ],
+)
 
 
 def test_the_worked_example_of_the_docs() -> None:
-    # Online all day on 1 November but offline 02:00–04:00 and black 10:00–11:00.
-    history = CameraHistory(
-        "cam",
-        change(cn(20, month=10), ON),
-        [
-            change(cn(1, 2), OFF, "unreachable"),
-            change(cn(1, 4), ON),
-            change(cn(1, 10), DEG, "black"),
-            change(cn(1, 11), ON),
-        ],
-    )
+    history = WORKED_EXAMPLE
     days = camera_days(history, period(NOV1, NOV1, NOW))
     assert days == {NOV1: Tally(24 * H, 22 * H, 21 * H)}
     t = days[NOV1]
@@ -94,16 +95,7 @@ def test_days_end_at_16_00_utc() -> None:
 def test_no_time_counts_while_the_daemon_was_not_running() -> None:
     # The worked example, with gridbridge stopped from 05:00 to 08:00 and from 22:00 on
     # 1 November to 03:00 on the 2nd.
-    history = CameraHistory(
-        "cam",
-        change(cn(20, month=10), ON),
-        [
-            change(cn(1, 2), OFF, "unreachable"),
-            change(cn(1, 4), ON),
-            change(cn(1, 10), DEG, "black"),
-            change(cn(1, 11), ON),
-        ],
-    )
+    history = WORKED_EXAMPLE
     watched = Watched([(TWO_DAYS.start, cn(1, 5)), (cn(1, 8), cn(1, 22)), (cn(2, 3), cn(3))])
     assert camera_days(history, TWO_DAYS, watched) == {
         NOV1: Tally(19 * H, 17 * H, 16 * H),

@@ -31,7 +31,7 @@ from bridge.store import Store, sqlite_url
 from bridge.store.workorders import StoredEvent
 from bridge.tracker import Transition
 from bridge.workorder_desk import KEEP_CLOSED_S, WorkOrderDesk
-from bridge.workorders.model import Step
+from bridge.workorders.model import Order, Step
 from bridge.workorders.steps import StepError
 from health.verdict import CameraHealth
 
@@ -84,6 +84,20 @@ class World:
         self.clock.now = T0 + timedelta(minutes=minutes)
         self.desk._take(self.desk.book.tick(self.clock.now))  # the loop's tick, without waiting
         await self.desk.flush()
+
+    async def down_and_back(self) -> Order:
+        """CAM down at minute 1 after a good picture (its order opens at the tick at 5),
+        back at 30: two healthy checks and a fresh picture at 33 verify and close the
+        order in the book (the desk writes it at its next flush)."""
+        await self.look(0, b"b")
+        await self.turn(1, CameraState.OFFLINE)
+        await self.tick(5)
+        [order] = self.desk.book.orders()
+        await self.turn(30, CameraState.ONLINE)
+        self.desk.on_checked(CAM, CameraState.ONLINE, T0 + timedelta(minutes=31))
+        self.desk.on_checked(CAM, CameraState.ONLINE, T0 + timedelta(minutes=32))
+        await self.look(33, b"a")
+        return order
 
     async def webhook_bodies(self) -> list[dict[str, object]]:
         due = await self.store.webhooks_due("crew", 100, datetime.now(UTC) + timedelta(days=1))
@@ -206,14 +220,7 @@ async def test_the_history_never_lags_the_order_it_is_shown_beside(
     """The order page shows the book's state and the history side by side: events the desk
     has decided but not yet written (up to a tick), or is writing right now, are in it."""
     desk = world.desk
-    await world.look(0, b"b")
-    await world.turn(1, CameraState.OFFLINE)
-    await world.tick(5)
-    [order] = desk.book.orders()
-    await world.turn(30, CameraState.ONLINE)
-    desk.on_checked(CAM, CameraState.ONLINE, T0 + timedelta(minutes=31))
-    desk.on_checked(CAM, CameraState.ONLINE, T0 + timedelta(minutes=32))
-    await world.look(33, b"a")  # verified and closed in the book; not written yet
+    order = await world.down_and_back()  # verified and closed in the book; not written yet
 
     def steps(events: list[StoredEvent]) -> list[tuple[int, str | None]]:
         return [(e.seq, e.step) for e in events]
@@ -248,14 +255,7 @@ async def test_orders_closed_long_ago_are_left_to_the_store_and_still_found(
     `KEEP_CLOSED_S` ago; they are still found (page, API, pictures), refuse steps with the
     closed message, and a restart does not load them back."""
     desk = world.desk
-    await world.look(0, b"b")
-    await world.turn(1, CameraState.OFFLINE)
-    await world.tick(5)
-    [order] = desk.book.orders()
-    await world.turn(30, CameraState.ONLINE)
-    desk.on_checked(CAM, CameraState.ONLINE, T0 + timedelta(minutes=31))
-    desk.on_checked(CAM, CameraState.ONLINE, T0 + timedelta(minutes=32))
-    await world.look(33, b"a")
+    order = await world.down_and_back()
     await desk.flush()
     assert desk.book.order(order.id).state is Step.CLOSED  # type: ignore[union-attr]
 
