@@ -47,11 +47,11 @@ log = logging.getLogger(__name__)
 TICK_S = 5.0  # debounce and deadlines are minutes; verification waits on checks anyway
 PICTURE_ASK_EVERY_S = 300.0  # ask the frame tier again for an awaited picture this often
 ORDER_QOS = 1
+ALARM_QOS = 1
 # Closed orders stay in memory this long (at least the reopen window): the crews' page lists
 # those closed within 7 days.  Older ones are read from the store when asked for.
 KEEP_CLOSED_S = 8 * 86_400.0
-MAX_ORDER_ID = 64
-ALARM_QOS = 1
+MAX_ORDER_ID = 64  # longer ids in a URL are not looked up
 
 
 def rules_of(settings: Settings) -> tuple[WorkOrderRules, CommonCauseRules]:
