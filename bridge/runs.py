@@ -7,8 +7,9 @@ records each of its runs — when it started, that it is still alive (every
 outside them (docs/reports.md).
 
 A run that ended without saying so (killed, power cut) counts up to `ALIVE_GRACE_S` after
-its last sign of life.  Time before the first run ever recorded (a store older than this
-record) counts as the log says, as it always did.
+its last sign of life, and a restart quicker than that is no gap.  Time before the first
+run ever recorded (a store older than this record) counts as the log says, as it always
+did.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ class MonitorRun:
 def watched_spans(
     runs: Sequence[MonitorRun], first_start: datetime | None, start: datetime, end: datetime
 ) -> list[tuple[datetime, datetime]] | None:
-    """The spans of [``start``, ``end``) in which the daemon watched, in order, merged;
+    """The spans of [``start``, ``end``) in which the daemon watched, in order, merged
+    (with the gaps of quick restarts, under `ALIVE_GRACE_S`, closed);
     ``None`` when no run was ever recorded (``first_start`` is the earliest run's start
     of all, not only of ``runs``): then all of it counts, as before runs were recorded."""
     if first_start is None:
@@ -56,7 +58,7 @@ def watched_spans(
     spans += [(max(run.started_at, start), min(run.until, end)) for run in runs]
     merged: list[tuple[datetime, datetime]] = []
     for begin, stop in sorted(s for s in spans if s[0] < s[1]):
-        if merged and begin <= merged[-1][1]:
+        if merged and begin - merged[-1][1] < _GRACE:  # overlapping, or a quick restart
             if stop > merged[-1][1]:
                 merged[-1] = (merged[-1][0], stop)
         else:

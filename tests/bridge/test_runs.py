@@ -40,6 +40,17 @@ def test_a_stop_a_kill_and_overlapping_runs() -> None:
     assert down_spans(watched, T0, END) == [(at(2), at(5)), (at(12), at(20))]
 
 
+def test_a_quick_restart_is_no_gap() -> None:
+    runs = [
+        MonitorRun(at(-5), alive_at=at(3), ended_at=at(3)),
+        MonitorRun(at(3) + GRACE - timedelta(seconds=1), alive_at=at(6), ended_at=at(6)),
+        MonitorRun(at(6) + GRACE, alive_at=at(30)),  # a restart of 2 minutes is one
+    ]
+    watched = watched_spans(runs, at(-5), T0, END)
+    assert watched == [(T0, at(6)), (at(6) + GRACE, END)]
+    assert down_spans(watched, T0, END) == [(at(6), at(6) + GRACE)]
+
+
 def test_a_killed_run_counts_its_grace_and_no_more() -> None:
     run = MonitorRun(at(1), alive_at=at(3))
     watched = watched_spans([run], at(-50), T0, END)  # runs recorded long before
