@@ -9,8 +9,9 @@ writes a few hundred rows a second, not millions).
 
 Then, in a fresh process each (so that memory figures are the report's alone), what the
 command does — `online_rate_report` and the export — for ``--by grid`` per total and per
-day, and ``--by township`` per month: wall and CPU time, transitions read, rows, and the
-peak resident memory above the process's base (VmHWM − VmRSS after start-up).
+day, ``--by township`` per month, and the reports page of an operator of one grid (per
+day): wall and CPU time, transitions read, rows, and the peak resident memory above the
+process's base (VmHWM − VmRSS after start-up).
 
     .venv/bin/python bench/bench_report.py [--cameras 20000] [--days 30] [--per-day 10]
                                            [--url postgresql://…] [--keep DIR]
@@ -40,6 +41,8 @@ from bridge.reports.online_rate import china_midnight
 from bridge.secretbox import SecretBox
 from bridge.store import Store, sqlite_url
 from bridge.store.engine import DB_FILE_NAME
+from bridge.web.principal import Principal, Role
+from bridge.web.reports_api import visible_areas
 
 FIRST = date(2026, 10, 1)
 TOWNS = VILLAGES = GRIDS = 10
@@ -189,8 +192,10 @@ def _reset_peak() -> None:
     Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM: the peak from here on
 
 
-async def measure(url: str, by: str, per: str, days: int) -> dict[str, Any]:
-    """One report as the command makes it; figures of this process."""
+async def measure(url: str, by: str, per: str, days: int, scope: str = "") -> dict[str, Any]:
+    """One report as the command makes it (as the page makes it for an operator of
+    ``scope``); figures of this process."""
+    visible = visible_areas(Principal("bench", Role.OPERATOR, scope)) if scope else None
     async with Store(url, SecretBox(KEY)) as store:
         base_kib = _status("VmRSS:")
         _reset_peak()
@@ -202,6 +207,7 @@ async def measure(url: str, by: str, per: str, days: int) -> dict[str, Any]:
             Level(by),
             per=per,  # type: ignore[arg-type]
             now=datetime.now(UTC),
+            visible=visible,
         )
         read_wall, read_cpu = time.perf_counter() - wall, time.process_time() - cpu
         report_peak_kib = _status("VmHWM:")
@@ -234,11 +240,13 @@ def main() -> int:
     parser.add_argument("--per-day", type=int, default=10)
     parser.add_argument("--url", help="an empty PostgreSQL database (default: SQLite, temporary)")
     parser.add_argument("--keep", type=Path, help="directory for the SQLite store (kept)")
-    parser.add_argument("--measure", nargs=3, metavar=("URL", "BY", "PER"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--measure", nargs=4, metavar=("URL", "BY", "PER", "SCOPE"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.measure:
-        url, by, per = args.measure
-        print(json.dumps(asyncio.run(measure(url, by, per, args.days))))
+        url, by, per, scope = args.measure
+        print(json.dumps(asyncio.run(measure(url, by, per, args.days, scope))))
         return 0
     with tempfile.TemporaryDirectory(prefix="bench-report-") as tmp:
         data_dir = args.keep or Path(tmp)
@@ -255,9 +263,12 @@ def main() -> int:
         )
         print(f"{'report':<26}{'read':>10}{'rows':>8}{'wall s':>8}{'CPU s':>7}{'µs/tr':>7}"
               f"{'peak MiB':>9}{'export s':>9}{'+export':>8}{'xlsx KiB':>9}")  # fmt: skip
-        for by, per in (("grid", "total"), ("grid", "day"), ("township", "month")):
+        cases = [("grid", "total", ""), ("grid", "day", ""), ("township", "month", "")]
+        cases.append(("grid", "day", "419900001001001"))  # an operator of one grid, the page
+        for by, per, scope in cases:
+            argv = ["--days", str(args.days), "--measure", url, by, per, scope]
             child = subprocess.run(
-                [sys.executable, __file__, "--days", str(args.days), "--measure", url, by, per],
+                [sys.executable, __file__, *argv],
                 check=True,
                 capture_output=True,
                 text=True,
@@ -265,8 +276,9 @@ def main() -> int:
             )
             r = json.loads(child.stdout)
             per_tr = r["report_cpu_s"] / max(r["transitions"], 1) * 1e6
+            name = f"--by {by} --per {per}" if not scope else "one grid's operator, daily"
             print(
-                f"{'--by ' + by + ' --per ' + per:<26}{r['transitions']:>10,}{r['rows']:>8,}"
+                f"{name:<26}{r['transitions']:>10,}{r['rows']:>8,}"
                 f"{r['report_wall_s']:>8.1f}{r['report_cpu_s']:>7.1f}{per_tr:>7.1f}"
                 f"{r['report_peak_mib']:>9.0f}{r['export_s']:>9.1f}"
                 f"{r['peak_above_base_mib']:>8.0f}{r['sizes']['xlsx'] / 1024:>9.0f}"

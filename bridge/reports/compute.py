@@ -34,7 +34,7 @@ from bridge.reports.online_rate import (
 )
 from bridge.runs import down_spans
 from bridge.store import Store
-from bridge.store.reports import ReportInventory
+from bridge.store.reports import HistoryReader, ReportInventory
 
 __all__ = ["TOTAL", "Report", "Visible", "online_rate_report"]
 
@@ -81,7 +81,7 @@ async def online_rate_report(
     sums: list[Aggregator] = []
     down: list[tuple[datetime, datetime]] = []
 
-    def begin(inv: ReportInventory) -> Callable[[CameraHistory], None]:
+    def begin(inv: ReportInventory) -> HistoryReader:
         groups = group_cameras(inv.cells, inv.links, by)
         if visible is not None:
             cells = {cell.code: cell for cell in inv.cells}
@@ -101,7 +101,9 @@ async def online_rate_report(
             areas.add(history.camera_id, days)
             total.add(history.camera_id, days)
 
-        return fold
+        # An operator's report reads the cameras of its areas only (a grid's, not 20,000).
+        wanted = None if visible is None else {c for _, cams in groups.values() for c in cams}
+        return HistoryReader(fold, wanted)
 
     _, read = await store.report_data(within.start, within.end, begin)
     areas, total = sums

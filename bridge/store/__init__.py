@@ -22,7 +22,6 @@ from bridge.bus.message import Message
 from bridge.model import CameraLink, CameraRecord, CameraState, CameraView, GridCell
 from bridge.model import Mapping as CameraMapping
 from bridge.observation import OnboardResult
-from bridge.reports.online_rate import CameraHistory
 from bridge.runs import watched_spans
 from bridge.secretbox import SecretBox
 from bridge.store import (
@@ -54,7 +53,7 @@ from bridge.store.engine import (
     sqlite_url,
 )
 from bridge.store.frames import FrameRecord
-from bridge.store.reports import ReportInventory
+from bridge.store.reports import HistoryReader, ReportInventory
 from bridge.store.users import UnknownUserError, UserExistsError
 from bridge.store.workorders import StoredEvent
 from bridge.users.model import TokenUse, User, WebSession
@@ -653,7 +652,7 @@ class Store:
         self,
         start: datetime,
         end: datetime,
-        begin: Callable[[ReportInventory], Callable[[CameraHistory], None]],
+        begin: Callable[[ReportInventory], HistoryReader],
     ) -> tuple[ReportInventory, int]:
         """What the 在线率/完好率 report reads, in one transaction (so all of it agrees):
         the inventory (grid cells; every camera with its links and when it entered the
@@ -668,6 +667,6 @@ class Store:
             inv = await reports_store.inventory(conn)
             runs, first_run = await runs_store.overlapping(conn, start, end)
             inv = replace(inv, watched=watched_spans(runs, first_run, start, end))
-            consume = begin(inv)
-            read = await reports_store.histories(conn, inv.added_at, start, end, consume)
+            reader = begin(inv)
+            read = await reports_store.histories(conn, inv.added_at, start, end, reader)
             return inv, read

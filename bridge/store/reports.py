@@ -11,7 +11,7 @@ time, so memory holds one camera's month, not the district's.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +26,18 @@ from bridge.store.tables import camera_links_t, cameras_t, grid_cells_t, transit
 
 PARTITION_ROWS = 5_000
 """Rows fetched at a time while streaming transitions (the event loop runs between)."""
+FILTER_MAX_CAMERAS = 2_000
+"""A report of at most this many cameras (an operator's scope) asks the database for theirs
+only; a larger one reads every camera's rows and skips the others."""
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryReader:
+    """Who takes the cameras' histories: ``consume`` each, of ``cameras`` only (``None``:
+    of every camera)."""
+
+    consume: Callable[[CameraHistory], None]
+    cameras: Collection[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,14 +110,26 @@ def _json_text(column: Any) -> Any:
     return cast(column, Text)
 
 
-async def initial_states(conn: AsyncConnection, start: datetime) -> dict[str, StateChange]:
+async def initial_states(
+    conn: AsyncConnection, start: datetime, cameras: Collection[str] | None = None
+) -> dict[str, StateChange]:
     """camera id → its last logged state before ``start``, for every camera of the inventory
-    that has one (one index seek per camera; ties in time go to the later row)."""
+    (or of ``cameras``) that has one (one index seek per camera; ties in time go to the
+    later row)."""
     change = _Changes()
     return {
         camera_id: change(at, state, faults)
-        for camera_id, at, state, faults in await conn.execute(_initial(conn, start))
+        for camera_id, at, state, faults in await conn.execute(
+            _only(_initial(conn, start), cameras)
+        )
     }
+
+
+def _only(stmt: Select[Any], cameras: Collection[str] | None) -> Select[Any]:
+    """``stmt`` (over ``cameras_t``) for ``cameras`` only, when they are few enough to name."""
+    if cameras is None or len(cameras) > FILTER_MAX_CAMERAS:
+        return stmt
+    return stmt.where(cameras_t.c.id.in_(sorted(cameras)))
 
 
 def _initial(conn: AsyncConnection, start: datetime) -> Select[Any]:
@@ -168,21 +192,24 @@ async def histories(
     added_at: dict[str, datetime],
     start: datetime,
     end: datetime,
-    consume: Callable[[CameraHistory], None],
+    reader: HistoryReader,
 ) -> int:
-    """Call ``consume`` once per camera of ``added_at`` that has a logged state before
-    ``start`` or a transition in [``start``, ``end``), with its `CameraHistory`; cameras
-    with neither are skipped (never monitored).  Returns the transitions read."""
-    initial = await initial_states(conn, start)
-    stmt = _within(conn, start, end)
+    """Call ``reader.consume`` once per camera of ``added_at`` (and of ``reader.cameras``)
+    that has a logged state before ``start`` or a transition in [``start``, ``end``), with
+    its `CameraHistory`; cameras with neither are skipped (never monitored).  Returns the
+    transitions read."""
+    wanted = reader.cameras
+    initial = await initial_states(conn, start, wanted)
+    stmt = _only(_within(conn, start, end), wanted)
     change = _Changes()
     current: str | None = None
     changes: list[StateChange] = []
     read = 0
 
     def hand_over() -> None:
-        if current is not None:
-            consume(CameraHistory(current, initial.pop(current, None), changes, added_at[current]))
+        if current is not None and (wanted is None or current in wanted):
+            history = CameraHistory(current, initial.pop(current, None), changes, added_at[current])
+            reader.consume(history)
 
     result = await conn.stream(stmt)
     async for partition in result.partitions(PARTITION_ROWS):
@@ -194,5 +221,6 @@ async def histories(
         read += len(partition)
     hand_over()
     for camera_id, state in initial.items():
-        consume(CameraHistory(camera_id, state, (), added_at[camera_id]))
+        if wanted is None or camera_id in wanted:
+            reader.consume(CameraHistory(camera_id, state, (), added_at[camera_id]))
     return read

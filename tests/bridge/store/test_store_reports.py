@@ -16,6 +16,7 @@ from bridge.reports.online_rate import CameraHistory, StateChange, Tally
 from bridge.runs import ALIVE_GRACE_S
 from bridge.secretbox import SecretBox
 from bridge.store import Store
+from bridge.store.reports import FILTER_MAX_CAMERAS, HistoryReader
 from bridge.workorders.webhook_format import CHINA_TZ
 
 ADDED = datetime(2026, 10, 1, tzinfo=UTC)
@@ -62,7 +63,7 @@ async def test_report_data_hands_over_each_camera_once(
 ) -> None:
     store, (a, b, c, d) = filled
     got: list[CameraHistory] = []
-    inv, read = await store.report_data(START, END, lambda _: got.append)
+    inv, read = await store.report_data(START, END, lambda _: HistoryReader(got.append))
     assert read == 3
     assert [cell.code for cell in inv.cells] == ["T1", "V1", "G2", "G1"]  # the map's order
     assert inv.cells[0] == Area("T1", "城关镇", "township", "D")
@@ -90,7 +91,8 @@ async def test_a_camera_with_only_an_earlier_state_is_handed_over(
     store, (a, b, _, _) = filled
     got: list[CameraHistory] = []
     later = END + timedelta(days=5)
-    _, read = await store.report_data(later, later + timedelta(days=1), lambda _: got.append)
+    reader = HistoryReader(got.append)
+    _, read = await store.report_data(later, later + timedelta(days=1), lambda _: reader)
     assert read == 0
     assert {h.camera_id: (h.initial, tuple(h.changes)) for h in got} == {
         a: (StateChange(END, OFF, ("unreachable",)), ()),
@@ -105,10 +107,27 @@ async def test_cameras_removed_from_the_inventory_leave_the_report(
     store, (a, b, c, d) = filled
     await store.apply_import([make_camera(2)], {}, {}, prune=[a, c, d])
     got: list[CameraHistory] = []
-    inv, read = await store.report_data(START, END, lambda _: got.append)
+    inv, read = await store.report_data(START, END, lambda _: HistoryReader(got.append))
     assert list(inv.links) == [b]
     assert [h.camera_id for h in got] == [b]
     assert read == 1
+
+
+@pytest.mark.parametrize("named", [True, False])
+async def test_a_report_of_a_few_cameras_reads_theirs_only(
+    filled: tuple[Store, list[str]], named: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An operator's scope: few cameras are asked of the database by name; many are read
+    whole and the others skipped.  The same histories either way."""
+    store, (_, b, c, _) = filled
+    if not named:
+        monkeypatch.setattr("bridge.store.reports.FILTER_MAX_CAMERAS", 0)
+    assert FILTER_MAX_CAMERAS >= 1000
+    got: list[CameraHistory] = []
+    _, read = await store.report_data(START, END, lambda _: HistoryReader(got.append, {b, c}))
+    assert [h.camera_id for h in got] == [b]  # c has no state before the end
+    assert got[0].changes == [StateChange(START + timedelta(hours=12), OFF, ("unreachable",))]
+    assert read == (1 if named else 3)  # by name, only b's row is read
 
 
 async def test_one_whole_report_from_the_store(filled: tuple[Store, list[str]]) -> None:
