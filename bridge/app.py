@@ -566,6 +566,8 @@ def webhook_target(hook: WebhookSettings) -> WebhookTarget:
         secret=hook.secret.get_secret_value() if hook.secret is not None else None,
         min_interval_s=hook.min_interval_s,
         timeout_s=hook.timeout_s,
+        retry_first_s=hook.retry_first_s,
+        retry_max_s=hook.retry_max_s,
     )
 
 

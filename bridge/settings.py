@@ -332,6 +332,19 @@ class WebhookSettings(_Section):
     timeout_s: float = Field(
         10.0, gt=0, le=120, description="Deadline of one POST, connection to the last byte."
     )
+    retry_first_s: float = Field(
+        5.0,
+        ge=1,
+        le=3600,
+        description="Wait after a first failed delivery; doubles with each failure (±20 %).",
+    )
+    retry_max_s: float = Field(
+        600.0,
+        ge=1,
+        le=86400,
+        description="Longest wait between two tries (also caps a receiver's Retry-After). "
+        "Nothing is given up while the receiver is down: events wait in order.",
+    )
     events: tuple[EventKind, ...] = Field(
         tuple(EventKind),
         min_length=1,
@@ -357,6 +370,11 @@ class WebhookSettings(_Section):
             raise ValueError(f"url: required (url, url_file or the environment variable {env_var})")
         if self.secret is not None and self.kind == "wecom":
             raise ValueError("secret: 企业微信 robots are not signed; leave it out")
+        if self.retry_max_s < self.retry_first_s:
+            raise ValueError(
+                f"retry_max_s ({self.retry_max_s:g}) must be at least retry_first_s "
+                f"({self.retry_first_s:g})"
+            )
         return self
 
 

@@ -27,7 +27,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -70,6 +70,9 @@ class WebhookTarget:
     secret: str | None = field(default=None, repr=False)
     min_interval_s: float = 3.5  # robots take 20 a minute; leave room for others
     timeout_s: float = 10.0
+    # Its own backoff (the configuration's retry_first_s / retry_max_s); None: the sender's.
+    retry_first_s: float | None = None
+    retry_max_s: float | None = None
 
 
 class WebhookQueue(Protocol):
@@ -262,7 +265,8 @@ class WebhookSender:
                 if exc.target_fault:
                     delay = self._rules.target_fault_delay_s * (1 + 0.1 * (2 * self._rand() - 1))
                 else:
-                    delay = retry_delay_s(self._rules, attempts, self._rand(), exc.retry_after_s)
+                    rules = self._rules_of(target)
+                    delay = retry_delay_s(rules, attempts, self._rand(), exc.retry_after_s)
                 next_at = self._clock.now() + timedelta(seconds=delay)
                 await self._settle(self._queue.retry(item_id, next_at, attempts, str(exc)))
                 await self._clock.sleep(delay)
@@ -317,8 +321,19 @@ class WebhookSender:
                 "with backoff up to %g s",
                 target.name,
                 exc,
-                self._rules.max_delay_s,
+                self._rules_of(target).max_delay_s,
             )
+
+    def _rules_of(self, target: WebhookTarget) -> RetryRules:
+        """The sender's rules with the target's own backoff, when it has one."""
+        first, most = target.retry_first_s, target.retry_max_s
+        if first is None and most is None:
+            return self._rules
+        return replace(
+            self._rules,
+            first_delay_s=self._rules.first_delay_s if first is None else first,
+            max_delay_s=self._rules.max_delay_s if most is None else most,
+        )
 
     def _up(self, target: WebhookTarget, lane: _Lane) -> None:
         """The target answered: log the end of an outage, once."""

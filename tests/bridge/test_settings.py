@@ -254,6 +254,19 @@ def test_webhook_secrets_never_shown(
             assert secret not in text
 
 
+def test_webhook_retry_timing_per_target(tmp_path: Path) -> None:
+    table = '[[workorders.webhooks]]\nname = "crew"\nkind = "json"\nurl = "{}"\n{}'
+    quick = write(tmp_path, table.format(PLATFORM_URL, "retry_first_s = 2\nretry_max_s = 60\n"))
+    [hook] = load_settings(quick, env={}).workorders.webhooks
+    assert (hook.retry_first_s, hook.retry_max_s) == (2, 60)
+    wrong = write(tmp_path, table.format(PLATFORM_URL, "retry_first_s = 90\nretry_max_s = 60\n"))
+    with pytest.raises(ConfigError) as caught:
+        load_settings(wrong, env={})
+    assert [str(p) for p in caught.value.problems] == [
+        "workorders.webhooks.0: retry_max_s (60) must be at least retry_first_s (90)"
+    ]
+
+
 def test_webhook_names_must_be_unique(tmp_path: Path) -> None:
     table = '[[workorders.webhooks]]\nname = "{}"\nkind = "json"\nurl = "{}"\n'
     twice = write(tmp_path, table.format("crew", PLATFORM_URL) * 2)

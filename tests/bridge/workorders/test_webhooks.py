@@ -414,6 +414,37 @@ async def test_receiver_down_five_minutes_loses_nothing(
     assert not ours(logs, logging.ERROR)
 
 
+async def test_a_target_has_its_own_backoff(
+    clock: FakeClock,
+    queue: MemoryQueue,
+    receivers: Callable[[Decide], Awaitable[Receiver]],
+) -> None:
+    """``retry_first_s`` / ``retry_max_s`` of a target: its tries are that far apart (the
+    waits the queue is told: 2, 4, 8, 8, 8 s), the sender's defaults for the others."""
+
+    async def down(body: bytes) -> web.StreamResponse:
+        return web.Response(status=503, text="maintenance")
+
+    receiver = await receivers(down)
+    queue.put("quick", b'{"n": 1}')
+    waits: list[float] = []
+    retry = queue.retry
+
+    async def noted(item_id: int, next_at: datetime, attempts: int, error: str) -> None:
+        waits.append((next_at - clock.now()).total_seconds())
+        await retry(item_id, next_at, attempts, error)
+
+    queue.retry = noted  # type: ignore[method-assign]
+    target = WebhookTarget(
+        "quick", "json", receiver.url("/hook"), min_interval_s=0, retry_first_s=2, retry_max_s=8
+    )
+    async with aiohttp.ClientSession() as session:
+        sender = WebhookSender(session, queue, [target], clock=clock, rand=lambda: NO_JITTER)
+        async with running(sender):
+            await until(lambda: len(waits) >= 5)
+    assert waits[:5] == [2.0, 4.0, 8.0, 8.0, 8.0]
+
+
 async def test_refused_message_is_given_up_and_the_next_goes(
     clock: FakeClock,
     queue: MemoryQueue,
