@@ -113,6 +113,7 @@ class Daemon:
         self._sender: WebhookSender | None = None
         self._publisher: Publisher | None = None
         self._inventory_mark: tuple[int, datetime | None, int] | None = None
+        self._run_id: int | None = None  # this run in the store (bridge.runs)
         self.broker_url: str | None = None
         self.ready = asyncio.Event()
 
@@ -145,8 +146,19 @@ class Daemon:
     async def _serve(
         self, stop: asyncio.Event, monitor: Monitor, publisher: Publisher, n: int
     ) -> None:
+        # The run's start is recorded before anything runs, and its end after everything
+        # stopped: a task cancelled before its first step would never run a `finally`.
+        await self._mark_run()
+        try:
+            await self._serve_tasks(stop, monitor, publisher, n)
+        finally:
+            await self._end_run()
+
+    async def _serve_tasks(
+        self, stop: asyncio.Event, monitor: Monitor, publisher: Publisher, n: int
+    ) -> None:
         async with asyncio.TaskGroup() as tasks:
-            run = tasks.create_task(self._record_run(), name="run-record")
+            run = tasks.create_task(self._keep_marking_run(), name="run-record")
             pub = tasks.create_task(publisher.run(), name="bus-publisher")
             mon = tasks.create_task(monitor.run(), name="monitor")
             watch = tasks.create_task(self._watch_inventory(), name="inventory-watch")
@@ -175,7 +187,7 @@ class Daemon:
             mon.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await mon  # writes pending transitions and their messages
-            run.cancel()  # the run ends with the monitoring
+            run.cancel()
             if orders is not None:
                 orders.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -495,31 +507,37 @@ class Daemon:
                 self._desk.set_fleet(views)
             log.info("inventory changed: %d cameras added, %d removed", added, removed)
 
-    async def _record_run(self) -> None:
-        """This run in the store (`bridge.runs`): started now, alive every minute, ended
-        when cancelled at an orderly stop.  The reports count no monitored time outside
-        the daemon's runs; a failed write is logged and tried again."""
+    # --- this run, for the reports (bridge.runs) --------------------------------------------
+
+    async def _mark_run(self) -> None:
+        """Record this run's start, or (once started) that it is still alive; a failed
+        write is logged and tried again at the next mark."""
         assert self._store is not None
-        store = self._store
-        run_id: int | None = None
+        now = datetime.now(UTC)
         try:
-            while True:
-                try:
-                    if run_id is None:
-                        run_id = await store.start_run(datetime.now(UTC))
-                    else:
-                        await store.run_alive(run_id, datetime.now(UTC))
-                except StoreError as exc:
-                    log.warning("%s; will try again", exc)
-                except Exception:  # bookkeeping must not stop the daemon (STYLE 7)
-                    log.exception("could not record this run of the daemon; will try again")
-                await asyncio.sleep(ALIVE_EVERY_S)
-        finally:
-            if run_id is not None:
-                try:
-                    await store.end_run(run_id, datetime.now(UTC))
-                except Exception as exc:  # counted up to its last sign of life instead
-                    log.warning("the end of this run was not recorded: %s", exc)
+            if self._run_id is None:
+                self._run_id = await self._store.start_run(now)
+            else:
+                await self._store.run_alive(self._run_id, now)
+        except StoreError as exc:
+            log.warning("%s; will try again", exc)
+        except Exception:  # bookkeeping must not stop the daemon (STYLE 7)
+            log.exception("could not record this run of the daemon; will try again")
+
+    async def _keep_marking_run(self) -> None:
+        while True:
+            await asyncio.sleep(ALIVE_EVERY_S)
+            await self._mark_run()
+
+    async def _end_run(self) -> None:
+        """An orderly stop: the run's end (else it counts to its last sign of life)."""
+        if self._store is None or self._run_id is None:
+            return
+        try:
+            await self._store.end_run(self._run_id, datetime.now(UTC))
+        except Exception as exc:
+            log.warning("the end of this run was not recorded: %s", exc)
+        self._run_id = None
 
     async def _watch_inventory(self) -> None:
         loop = asyncio.get_running_loop()

@@ -14,12 +14,20 @@ import sqlite3
 import sys
 from pathlib import Path
 
+from bridge.app import Daemon
 from bridge.bootstrap import build_store
 from bridge.importer import import_inventory, load_grid
-from bridge.settings import load_settings
+from bridge.settings import (
+    HttpSettings,
+    MqttSettings,
+    ProbeSettings,
+    Settings,
+    StoreSettings,
+    load_settings,
+)
 from bridge.simulator import Simulator, load_inventory
 from tests.e2e.test_daemon_bus import DISTRICT, Seen, collect, inventory, statuses, until
-from tests.support import MosquittoProcess
+from tests.support import MosquittoProcess, free_port
 
 GRIDBRIDGE = Path(sys.executable).parent / "gridbridge"
 
@@ -111,3 +119,33 @@ async def test_sigkill_mid_change_loses_and_duplicates_nothing(tmp_path: Path) -
     assert k_start <= k_alive <= s_start
     assert s_end is not None
     assert s_start <= s_alive == s_end
+
+
+async def test_a_daemon_stopped_as_soon_as_it_runs_still_records_its_run(
+    tmp_path: Path, broker: MosquittoProcess
+) -> None:
+    """Asked to stop the moment it is ready — before any of its tasks took a step — the
+    daemon has still recorded its run's start and end (the reports count that time)."""
+    inventory(tmp_path / "cameras.csv", 3)
+    settings = Settings(
+        store=StoreSettings(data_dir=tmp_path / "data"),
+        mqtt=MqttSettings(url=broker.url, root="gb"),
+        probe=ProbeSettings(interval_s=1, timeout_s=0.5),
+        http=HttpSettings(listen=f"127.0.0.1:{free_port()}"),
+    )
+    async with build_store(settings) as store:
+        await load_grid(store, settings, DISTRICT / "grid.geojson")
+        await import_inventory(store, settings, tmp_path / "cameras.csv")
+    for _ in range(2):
+        stop = asyncio.Event()
+        daemon = Daemon(settings)
+        run = asyncio.create_task(daemon.run(stop))
+        await asyncio.wait_for(daemon.ready.wait(), 20)
+        stop.set()
+        await asyncio.wait_for(run, 30)
+    db = sqlite3.connect(tmp_path / "data" / "gridbridge.db")
+    runs = db.execute("SELECT started_at, ended_at FROM monitor_runs ORDER BY id").fetchall()
+    assert len(runs) == 2
+    for started, ended in runs:
+        assert ended is not None
+        assert started <= ended
