@@ -23,6 +23,7 @@ orders (``workorders.enabled = false``) the list is empty and every order is 404
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any, NoReturn
 
 from aiohttp import web
@@ -36,6 +37,8 @@ from bridge.workorder_desk import WorkOrderDesk
 from bridge.workorders.model import Order, Step
 from bridge.workorders.steps import StepError
 from bridge.workorders.views import iso, order_item
+
+log = logging.getLogger(__name__)
 
 CREW_STEPS = {Step.ACCEPTED, Step.ON_SITE, Step.REPAIRED, Step.CLOSED}
 MAX_TEXT = 500  # actor and note: a name and a sentence, not a document
@@ -86,19 +89,31 @@ def _item(ctx: WebContext, principal: Principal, order: Order) -> dict[str, Any]
     return item
 
 
-async def _visible_order(request: web.Request) -> tuple[WorkOrderDesk, Order]:
-    """The order of the URL when it exists and the principal sees it; 404 otherwise (503
-    when the store cannot be read for an order closed long ago)."""
+async def visible_order(request: web.Request) -> tuple[WorkOrderDesk, Order] | None:
+    """The order of the URL (``{order_id}``) when it exists and the principal sees it — one
+    closed long ago is read from the store — else ``None``; the API and the order page both
+    ask here.  503 when the store cannot be read."""
     ctx = context_of(request)
-    principal = principal_of(request)
     desk = ctx.desk
+    if desk is None:
+        return None
+    order_id = request.match_info["order_id"]
     try:
-        order = await desk.find(request.match_info["order_id"]) if desk is not None else None
+        order = await desk.find(order_id)
     except StoreError as exc:
-        _fail(web.HTTPServiceUnavailable, str(exc))
-    if desk is None or order is None or not _sees(ctx, principal, order):
-        _no_order()
+        log.warning("order %s not read: %s", order_id[:64], exc)
+        _fail(web.HTTPServiceUnavailable, "数据库不可用 / the store is unavailable")
+    if order is None or not _sees(ctx, principal_of(request), order):
+        return None
     return desk, order
+
+
+async def _visible_order(request: web.Request) -> tuple[WorkOrderDesk, Order]:
+    """`visible_order`, or 404."""
+    found = await visible_order(request)
+    if found is None:
+        _no_order()
+    return found
 
 
 @routes.get("/api/workorders")

@@ -41,6 +41,7 @@ from aiohttp import web
 
 from bridge.coords import wgs84_to_gcj02
 from bridge.store import StoreError
+from bridge.web import orders_api
 from bridge.web.app_context import WebContext, context_of
 from bridge.web.context import principal_of
 from bridge.web.directory import CameraDirectory
@@ -287,19 +288,13 @@ async def orders_page(request: web.Request) -> web.Response:
 
 
 async def _visible(request: web.Request) -> tuple[WorkOrderDesk, OrderView] | None:
-    """The order of the URL and its view when the principal sees it (an order closed long
-    ago is read from the store; `StoreError` when that fails)."""
-    ctx = context_of(request)
-    principal = principal_of(request)
-    desk = ctx.desk
-    try:
-        order = await desk.find(request.match_info["order_id"]) if desk is not None else None
-    except StoreError as exc:
-        log.warning("order %s not read: %s", request.match_info["order_id"][:64], exc)
-        raise web.HTTPServiceUnavailable() from None
-    if desk is None or order is None:
+    """The order of the URL (`orders_api.visible_order`) and its view."""
+    found = await orders_api.visible_order(request)
+    if found is None:
         return None
-    view = view_of(ctx, principal, order, ctx.now())
+    desk, order = found
+    ctx = context_of(request)
+    view = view_of(ctx, principal_of(request), order, ctx.now())
     return (desk, view) if view is not None else None
 
 

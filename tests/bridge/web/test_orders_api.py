@@ -22,7 +22,7 @@ from bridge.model import CameraState
 from bridge.secretbox import SecretBox
 from bridge.settings import HttpSettings, Settings, StoreSettings
 from bridge.snapshots import SnapshotStore
-from bridge.store import Store, sqlite_url
+from bridge.store import Store, StoreError, sqlite_url
 from bridge.tracker import Transition
 from bridge.web import orders_api
 from bridge.web.app_context import WebContext
@@ -202,6 +202,16 @@ async def test_orders_closed_long_ago_come_from_the_store(world: World) -> None:
         async with s.post(url, headers=crew) as r:
             assert r.status == 409
             assert "已结案" in (await r.json())["error"]
+
+        async def failing(_: str) -> None:
+            raise StoreError("work order not read: database is locked")
+
+        desk._store.get_order = failing  # type: ignore[method-assign]
+        async with s.get(f"{world.base}/{order_id}", headers=crew) as r:
+            assert r.status == 503  # not 404: the order may well exist
+            assert (await r.json())["error"] == "数据库不可用 / the store is unavailable"
+        async with s.get(f"{world.base}/{world.order_b}", headers=crew) as r:
+            assert r.status == 200  # open orders are the book's
 
 
 async def test_the_actor_is_the_signed_in_user_unless_named(world: World) -> None:
