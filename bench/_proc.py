@@ -1,10 +1,14 @@
 """Process figures from /proc for bench_checks.py: RSS, open fds, CPU of a process tree and of
-the whole machine (to tell how much of the 2 cores other work took during a measurement)."""
+the whole machine (to tell how much of the 2 cores other work took during a measurement);
+and `server_process`, a peer server run for a benchmark (bench_frames.py, bench_live.py)."""
 
 from __future__ import annotations
 
 import os
+import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -73,3 +77,23 @@ class Clock:
         """``wall``, ``cpu`` (ours), ``sim`` and ``others`` (the rest of the machine), in s."""
         wall, cpu, sim, busy = (b - a for a, b in zip(self._start, self._now(), strict=True))
         return {"wall": wall, "cpu": cpu, "sim": sim, "others": max(0.0, busy - cpu - sim)}
+
+
+@contextmanager
+def server_process(cmd: list[str], env: dict[str, str] | None = None) -> Iterator[int]:
+    """Run ``cmd`` (it prints READY <port>); yield the port; end it by closing its stdin."""
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout is not None
+    assert proc.stdin is not None
+    line = proc.stdout.readline().strip()
+    try:
+        if not line.startswith("READY "):
+            raise RuntimeError(f"{cmd[:2]} did not start: {line!r}")
+        yield int(line.split()[1])
+    finally:
+        proc.stdin.close()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)

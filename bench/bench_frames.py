@@ -33,15 +33,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import cv2
 import numpy as np
+from _proc import server_process
 
 from adapters.rtsp_grab import CAPTURE_OPTIONS, FrameGrabber, ffmpeg_url
 from adapters.snapshot_http import AuthMemory, fetch_snapshot
@@ -118,26 +118,6 @@ def make_jpegs(directory: Path, count: int) -> str:
         (directory / f"{i:03d}.jpg").write_bytes(data.tobytes())
         sizes.append(len(data))
     return f"{what}, {statistics.mean(sizes) / 1024:.0f} KiB each"
-
-
-@contextmanager
-def server_process(cmd: list[str], env: dict[str, str] | None = None) -> Iterator[int]:
-    """Run ``cmd`` (it prints READY <port>); yield the port; end it by closing its stdin."""
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
-    assert proc.stdout is not None
-    assert proc.stdin is not None
-    line = proc.stdout.readline().strip()
-    try:
-        if not line.startswith("READY "):
-            raise RuntimeError(f"{cmd[1]} did not start: {line!r}")
-        yield int(line.split()[1])
-    finally:
-        proc.stdin.close()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 # --- A. the client ---------------------------------------------------------------------------

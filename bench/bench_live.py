@@ -45,6 +45,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from _proc import server_process
 from aiohttp import web
 
 from adapters.live_decoder import fit_size
@@ -147,26 +148,6 @@ def gst_file_server(clip: Path, codec: str) -> list[str]:
         "sys.exit(m.main())\n"
     )
     return [GST_PYTHON, "-c", code]
-
-
-@contextlib.contextmanager
-def server_process(cmd: list[str]) -> Iterator[int]:
-    """Run ``cmd`` (it prints READY <port>); yield the port; end it by closing its stdin."""
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    assert proc.stdin is not None
-    line = proc.stdout.readline().strip()
-    try:
-        if not line.startswith("READY "):
-            raise RuntimeError(f"{cmd[:2]} did not start: {line!r}")
-        yield int(line.split()[1])
-    finally:
-        proc.stdin.close()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 @dataclass(frozen=True)
