@@ -40,6 +40,7 @@ from bridge.workorders.views import faults_zh as _faults_zh
 from bridge.workorders.views import is_overdue, order_item
 from bridge.workorders.views import iso as _iso
 from bridge.workorders.webhook_format import CHINA_TZ
+from bridge.xlsx_table import XlsxTable
 
 STATES = ("active", "all", *(s.value for s in Step))
 """``--state`` choices: ``active`` = every state but closed, ``all`` = every order."""
@@ -280,40 +281,24 @@ def write_xlsx(path: Path, rows: Sequence[Sequence[Any]]) -> None:
     """`EXPORT_HEADERS` and ``rows`` as one sheet: bold frozen header, widths to fit, times as
     Excel datetimes in China time (Excel has no time zones)."""
     from openpyxl import Workbook  # only this command needs it
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
 
     book = Workbook()
     sheet = book.active
     sheet.title = "工单"
-    sheet.append(EXPORT_HEADERS)
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    widths = [output.width(h) for h in EXPORT_HEADERS]
-    # Cells are reached by number: sheet.max_row and sheet[n] scan every cell written so far.
-    for row_no, row in enumerate(rows, start=2):
+    table = XlsxTable(sheet, EXPORT_HEADERS)
+    for row in rows:
         values: list[Any] = []
         for i, value in enumerate(row):
             if isinstance(value, datetime):
                 value = value.astimezone(CHINA_TZ).replace(tzinfo=None)
-                widths[i] = max(widths[i], 16)
+                table.widths[i] = max(table.widths[i], 16)
             elif isinstance(value, bool):
                 value = "是" if value else "否"
-            if isinstance(value, str):
-                widths[i] = max(widths[i], output.width(value))
             values.append(value)
-        sheet.append(values)
-        for col in range(1, len(values) + 1):
-            cell = sheet.cell(row=row_no, column=col)
+        for cell in table.append(values):
             if isinstance(cell.value, datetime):
                 cell.number_format = "yyyy-mm-dd hh:mm"
-            elif cell.data_type == "f":
-                # openpyxl takes text starting with '=' for a formula: keep it text.
-                cell.data_type = "s"
-    sheet.freeze_panes = "A2"
-    sheet.auto_filter.ref = sheet.dimensions
-    for i, w in enumerate(widths, start=1):
-        sheet.column_dimensions[get_column_letter(i)].width = min(w, 60) + 2
+    table.finish()
     book.save(path)
 
 

@@ -13,13 +13,13 @@ import csv
 import io
 from typing import Any
 
-from bridge.cli.output import width
 from bridge.excel_text import excel_text
 from bridge.reports.areas import ReportRow
 from bridge.reports.compute import Report
 from bridge.reports.online_rate import NOT_INTACT_FAULTS
 from bridge.workorders.views import china
 from bridge.workorders.webhook_format import CHINA_TZ
+from bridge.xlsx_table import XlsxTable
 from health.verdict import FAULT_LABELS_ZH, FAULT_ORDER
 
 __all__ = [
@@ -199,33 +199,21 @@ def xlsx_bytes(report: Report) -> bytes:
     definitions)."""
     from openpyxl import Workbook  # only the exports need it
     from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
 
     book = Workbook()
     sheet = book.active
     sheet.title = "在线率"
-    sheet.append(HEADERS)
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    widths = [width(h) for h in HEADERS]
-    # Cells are reached by number: sheet.max_row and sheet[n] scan every cell written so far.
-    for row_no, row in enumerate(_lines(report), start=2):
+    table = XlsxTable(sheet, HEADERS)
+    for row in _lines(report):
         values = _cells(row)
-        sheet.append(values)
-        cells = [sheet.cell(row=row_no, column=i) for i in range(1, len(values) + 1)]
+        cells = table.append(values)
         for i, (cell, value) in enumerate(zip(cells, values, strict=True)):
-            if isinstance(value, str):
-                cell.data_type = "s"  # openpyxl takes text starting with '=' for a formula
-                widths[i] = max(widths[i], width(value))
-            elif isinstance(value, float):
+            if isinstance(value, float):
                 cell.number_format = "0.00%" if i >= 10 else "0.00"
         if row.area.level == "total":
             for cell in cells:
                 cell.font = Font(bold=True)
-    sheet.freeze_panes = "A2"
-    sheet.auto_filter.ref = sheet.dimensions
-    for i, w in enumerate(widths, start=1):
-        sheet.column_dimensions[get_column_letter(i)].width = min(max(w, 8), 60) + 2
+    table.finish(min_width=8)
     notes = book.create_sheet("说明")
     p = report.period
     notes.append(["报表", "摄像机在线率、完好率"])

@@ -172,6 +172,16 @@ def test_xlsx_read_back(cfg: list[str], capsys, tmp_path: Path) -> None:
     assert rows[4][2] == "合计"
     notes = [[c.value for c in row] for row in book["说明"].iter_rows()]
     assert ["在线率", "在线时长 ÷ 监测时长。"] in notes
+    # A village named like a formula (untrusted grid file) stays text, as written.
+    path_v = tmp_path / "villages.xlsx"
+    assert (
+        report(capsys, cfg, "--by", "village", *DAY, "--format", "xlsx", "--out", str(path_v))[0]
+        == 0
+    )
+    villages = openpyxl.load_workbook(path_v)["在线率"]
+    [named] = [row[2] for row in villages.iter_rows(min_row=2) if row[1].value == VILLAGE_B]
+    assert (named.value, named.data_type) == (NAMES[VILLAGE_B], "s")
+    assert villages.freeze_panes == "A2"
     assert ["监测中断", "无（gridbridge 全程运行）"] in notes
     # An existing file is kept unless --force.
     code, _, err = report(capsys, cfg, "--by", "grid", *DAY, "--format", "xlsx", "--out", str(path))
