@@ -140,101 +140,90 @@ async def test_daemon_publishes_every_camera_and_follows_faults(
     }
     seen: dict[str, Seen] = {}
     raw: list[bytes] = []
-    stop = asyncio.Event()
-    async with Simulator(load_inventory(tmp_path / "cameras.csv")) as sim:
-        daemon = Daemon(settings)
-        run = asyncio.create_task(daemon.run(stop))
-        listen = asyncio.create_task(collect(broker.url, seen, raw))
-        try:
-            await asyncio.wait_for(daemon.ready.wait(), 20)
+    async with (
+        Simulator(load_inventory(tmp_path / "cameras.csv")) as sim,
+        running(settings, seen, raw, broker.url),
+    ):
 
-            def all_online() -> bool:
-                st = statuses(seen)
-                return all(
-                    want_topic[c] in st and st[want_topic[c]][1]["state"] == "online" for c in ids
-                )
-
-            await until(all_online, 20)
-            for cam in ids:
-                s = seen[want_topic[cam]]
-                assert (s.retain, s.qos) == (True, 1)
-                body = json.loads(s.payload)
-                assert body["schema"] == "gridbridge.status/1"
-                assert (body["id"], body["grids"]) == (cam, [EXPECTED["grid_of_camera"][cam]])
-            assert seen["gb/bridge/state"].payload == b"online"
-            assert seen["gb/bridge/state"].retain
-
-            down = ids[:10]
-            sim.set_faults({cam: "down" for cam in down})
-            took = await until(
-                lambda: all(statuses(seen)[want_topic[c]][1]["state"] == "offline" for c in down),
-                20,
+        def all_online() -> bool:
+            st = statuses(seen)
+            return all(
+                want_topic[c] in st and st[want_topic[c]][1]["state"] == "online" for c in ids
             )
-            # Detection: offline_after checks of interval_s each, each ended by its deadline,
-            # plus the batch writer and the publisher (well under a second).
-            assert took <= OFFLINE_AFTER * INTERVAL_S + 2 * TIMEOUT_S + INTERVAL_S + 1.5
-            for cam in down:
-                s = seen[want_topic[cam]]
-                body = json.loads(s.payload)
-                assert (s.retain, s.qos, body["faults"]) == (True, 1, ["unreachable"])
-            assert all(statuses(seen)[want_topic[c]][1]["state"] == "online" for c in ids[10:])
 
-            # The broker goes away for a minute (and forgets its retained messages) while
-            # cameras change state: the down ones recover, five others start refusing our
-            # login.  When it returns, the retained view is right again.
-            await broker.stop()
-            sim.clear_faults()
-            await sim.settle()
-            await asyncio.sleep(OUTAGE_S / 2)
-            refusing = ids[20:25]
-            sim.set_faults({cam: "auth_fail" for cam in refusing})
-            await asyncio.sleep(OUTAGE_S / 2)
-            seen.clear()
-            await broker.start()
+        await until(all_online, 20)
+        for cam in ids:
+            s = seen[want_topic[cam]]
+            assert (s.retain, s.qos) == (True, 1)
+            body = json.loads(s.payload)
+            assert body["schema"] == "gridbridge.status/1"
+            assert (body["id"], body["grids"]) == (cam, [EXPECTED["grid_of_camera"][cam]])
+        assert seen["gb/bridge/state"].payload == b"online"
+        assert seen["gb/bridge/state"].retain
 
-            def final_view() -> bool:
-                st = statuses(seen)
-                return all(
-                    want_topic[c] in st
-                    and st[want_topic[c]][1]["state"] == ("degraded" if c in refusing else "online")
-                    for c in ids
-                )
+        down = ids[:10]
+        sim.set_faults({cam: "down" for cam in down})
+        took = await until(
+            lambda: all(statuses(seen)[want_topic[c]][1]["state"] == "offline" for c in down),
+            20,
+        )
+        # Detection: offline_after checks of interval_s each, each ended by its deadline,
+        # plus the batch writer and the publisher (well under a second).
+        assert took <= OFFLINE_AFTER * INTERVAL_S + 2 * TIMEOUT_S + INTERVAL_S + 1.5
+        for cam in down:
+            s = seen[want_topic[cam]]
+            body = json.loads(s.payload)
+            assert (s.retain, s.qos, body["faults"]) == (True, 1, ["unreachable"])
+        assert all(statuses(seen)[want_topic[c]][1]["state"] == "online" for c in ids[10:])
 
-            try:
-                await until(final_view, 45)  # the publisher retries at most every 15 s
-            except AssertionError:
-                st = statuses(seen)
-                got = {
-                    c: (st[want_topic[c]][1]["state"], st[want_topic[c]][1]["faults"])
-                    for c in ids
-                    if want_topic[c] in st
-                }
-                raise AssertionError(f"final view: {got}") from None
-            for cam in refusing:
-                assert json.loads(seen[want_topic[cam]].payload)["faults"] == ["auth_failed"]
-            assert seen["gb/bridge/state"].payload == b"online"
-            # And the grids' summaries, re-published after the statuses, count that view.
-            want_summary: dict[str, dict[str, int]] = {}
-            for cam in ids:
-                path = "/".join(index.ancestors(EXPECTED["grid_of_camera"][cam]))
-                counts = want_summary.setdefault(
-                    f"gb/grid/{path}/summary", dict.fromkeys(STATES, 0)
-                )
-                counts["degraded" if cam in refusing else "online"] += 1
+        # The broker goes away for a minute (and forgets its retained messages) while
+        # cameras change state: the down ones recover, five others start refusing our
+        # login.  When it returns, the retained view is right again.
+        await broker.stop()
+        sim.clear_faults()
+        await sim.settle()
+        await asyncio.sleep(OUTAGE_S / 2)
+        refusing = ids[20:25]
+        sim.set_faults({cam: "auth_fail" for cam in refusing})
+        await asyncio.sleep(OUTAGE_S / 2)
+        seen.clear()
+        await broker.start()
 
-            def summaries_right() -> bool:
-                return all(
-                    t in seen and seen[t].payload and json.loads(seen[t].payload)["counts"] == c
-                    for t, c in want_summary.items()
-                )
+        def final_view() -> bool:
+            st = statuses(seen)
+            return all(
+                want_topic[c] in st
+                and st[want_topic[c]][1]["state"] == ("degraded" if c in refusing else "online")
+                for c in ids
+            )
 
-            await until(summaries_right, 20)
-        finally:
-            stop.set()
-            await asyncio.wait_for(run, 30)
-            listen.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listen
+        try:
+            await until(final_view, 45)  # the publisher retries at most every 15 s
+        except AssertionError:
+            st = statuses(seen)
+            got = {
+                c: (st[want_topic[c]][1]["state"], st[want_topic[c]][1]["faults"])
+                for c in ids
+                if want_topic[c] in st
+            }
+            raise AssertionError(f"final view: {got}") from None
+        for cam in refusing:
+            assert json.loads(seen[want_topic[cam]].payload)["faults"] == ["auth_failed"]
+        assert seen["gb/bridge/state"].payload == b"online"
+        # And the grids' summaries, re-published after the statuses, count that view.
+        want_summary: dict[str, dict[str, int]] = {}
+        for cam in ids:
+            path = "/".join(index.ancestors(EXPECTED["grid_of_camera"][cam]))
+            counts = want_summary.setdefault(f"gb/grid/{path}/summary", dict.fromkeys(STATES, 0))
+            counts["degraded" if cam in refusing else "online"] += 1
+
+        def summaries_right() -> bool:
+            return all(
+                t in seen and seen[t].payload and json.loads(seen[t].payload)["counts"] == c
+                for t, c in want_summary.items()
+            )
+
+        await until(summaries_right, 20)
     # Orderly shutdown said "offline".
     assert seen["gb/bridge/state"].payload == b"offline"
     everything = b"\n".join(raw)

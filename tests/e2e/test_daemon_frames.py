@@ -10,20 +10,18 @@ it back; no byte on the bus holds a camera password.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import csv
 import json
 from pathlib import Path
 
 import aiomqtt
 
-from bridge.app import Daemon
 from bridge.bootstrap import build_store
 from bridge.grid import GridIndex
 from bridge.importer import import_inventory, load_grid
 from bridge.settings import FrameSettings, MqttSettings, ProbeSettings, Settings, StoreSettings
 from bridge.simulator import Simulator, load_inventory
-from tests.e2e.test_daemon_bus import DISTRICT, EXPECTED, Seen, collect, inventory, until
+from tests.e2e.test_daemon_bus import DISTRICT, EXPECTED, Seen, inventory, running, until
 from tests.support import MosquittoProcess
 
 N = 4
@@ -74,59 +72,48 @@ async def test_pictures_reach_the_bus_and_picture_faults_the_status(
     }
     seen: dict[str, Seen] = {}
     raw: list[bytes] = []
-    stop = asyncio.Event()
 
     def status(cam: str) -> dict:  # type: ignore[type-arg]
         s = seen.get(base[cam] + f"{cam}/status")
         return json.loads(s.payload) if s and s.payload else {}
 
-    async with Simulator(load_inventory(tmp_path / "cameras.csv")) as sim:
-        daemon = Daemon(settings)
-        run = asyncio.create_task(daemon.run(stop))
-        listen = asyncio.create_task(collect(broker.url, seen, raw))
-        try:
-            await asyncio.wait_for(daemon.ready.wait(), 20)
-            # Within one frames interval every camera was looked at: hash and URL in status.
-            await until(lambda: all(status(c).get("thumbnail_sha256") for c in ids), 30)
-            for cam in ids:
-                body = status(cam)
-                assert body["state"] == "online", body
-                assert body["snapshot_url"] == (
-                    f"http://127.0.0.1:8080/api/cameras/{cam}/snapshot.jpg"
-                )
-                snap = seen[base[cam] + f"{cam}/snapshot"]
-                assert (snap.retain, snap.qos) == (False, 0)
-                assert snap.payload[:3] == b"\xff\xd8\xff"
-                assert len(snap.payload) <= 30_000
-                latest = tmp_path / "data" / "snapshots" / cam / "latest.jpg"
-                assert latest.read_bytes()[:3] == b"\xff\xd8\xff"
+    async with (
+        Simulator(load_inventory(tmp_path / "cameras.csv")) as sim,
+        running(settings, seen, raw, broker.url),
+    ):
+        # Within one frames interval every camera was looked at: hash and URL in status.
+        await until(lambda: all(status(c).get("thumbnail_sha256") for c in ids), 30)
+        for cam in ids:
+            body = status(cam)
+            assert body["state"] == "online", body
+            assert body["snapshot_url"] == (f"http://127.0.0.1:8080/api/cameras/{cam}/snapshot.jpg")
+            snap = seen[base[cam] + f"{cam}/snapshot"]
+            assert (snap.retain, snap.qos) == (False, 0)
+            assert snap.payload[:3] == b"\xff\xd8\xff"
+            assert len(snap.payload) <= 30_000
+            latest = tmp_path / "data" / "snapshots" / cam / "latest.jpg"
+            assert latest.read_bytes()[:3] == b"\xff\xd8\xff"
 
-            black, frozen = ids[0], ids[1]
-            sim.set_faults({black: "black", frozen: "frozen"})
-            first = await ask(broker.url, base[black] + f"{black}/request", "r1")
-            assert first["ok"], first
-            assert first["data"]["seen"] == ["black"]
-            assert first["data"]["faults"] == []  # one look is not enough
-            second = await ask(broker.url, base[black] + f"{black}/request", "r2")
-            assert second["data"]["faults"] == ["black"]
-            await until(lambda: status(black).get("faults") == ["black"], 10)
-            assert status(black)["state"] == "degraded"
-            # The other camera was not asked for: its own looks (the confirmation after the
-            # first sighting) find the frozen picture within one interval.
-            await until(lambda: status(frozen).get("faults") == ["frozen"], 30)
-            assert status(ids[2])["state"] == "online"
+        black, frozen = ids[0], ids[1]
+        sim.set_faults({black: "black", frozen: "frozen"})
+        first = await ask(broker.url, base[black] + f"{black}/request", "r1")
+        assert first["ok"], first
+        assert first["data"]["seen"] == ["black"]
+        assert first["data"]["faults"] == []  # one look is not enough
+        second = await ask(broker.url, base[black] + f"{black}/request", "r2")
+        assert second["data"]["faults"] == ["black"]
+        await until(lambda: status(black).get("faults") == ["black"], 10)
+        assert status(black)["state"] == "degraded"
+        # The other camera was not asked for: its own looks (the confirmation after the
+        # first sighting) find the frozen picture within one interval.
+        await until(lambda: status(frozen).get("faults") == ["frozen"], 30)
+        assert status(ids[2])["state"] == "online"
 
-            sim.clear_faults()
-            back = await ask(broker.url, base[black] + f"{black}/request", "r3")
-            assert back["data"]["faults"] == []
-            await until(lambda: status(black).get("state") == "online", 10)
-            assert status(black)["faults"] == []
-        finally:
-            stop.set()
-            await asyncio.wait_for(run, 30)
-            listen.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listen
+        sim.clear_faults()
+        back = await ask(broker.url, base[black] + f"{black}/request", "r3")
+        assert back["data"]["faults"] == []
+        await until(lambda: status(black).get("state") == "online", 10)
+        assert status(black)["faults"] == []
     everything = b"\n".join(raw)
     for password in passwords:
         assert password.encode() not in everything
